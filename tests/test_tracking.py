@@ -1,0 +1,62 @@
+"""MLflow tracking against a real SQLite store and a real closed port."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from ablate.errors import InputError
+from ablate.tracking import Tracker
+from conftest import compose
+
+
+def test_a_run_gets_params_in_batches_metrics_per_step_and_a_terminal_status(store_uri):
+    import mlflow
+
+    tracker = Tracker(compose(f"tracking.uri={store_uri}").tracking)
+    run = tracker.start_run("demo", {"ablate.seed": "0"})
+    run.log_params({f"p{i}": i for i in range(250)})  # more than one log_batch call holds
+    run.log_metrics({"val_accuracy": 0.5}, step=0)
+    run.log_metrics({"val_accuracy": 0.75}, step=1)
+    run.end("FAILED", reason="diverged", error="diverged: the training loss became nan")
+
+    client = mlflow.MlflowClient(store_uri)
+    stored = client.get_run(run.run_id)
+    assert stored.info.status == "FAILED"
+    assert len(stored.data.params) == 250 and stored.data.params["p249"] == "249"
+    assert stored.data.tags["ablate.failure_reason"] == "diverged"
+    assert stored.data.tags["ablate.error"].startswith("diverged:")
+    history = client.get_metric_history(run.run_id, "val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.75)]
+    assert client.get_experiment(stored.info.experiment_id).name == "ablate"
+
+
+def test_an_unreachable_server_is_refused_quickly():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    with pytest.raises(
+        InputError,
+        match=rf"`tracking.uri` must point to a reachable.*"
+        rf"Received: tracking.uri={uri}",
+    ):
+        Tracker(compose(f"tracking.uri={uri}").tracking)
+
+
+def test_an_sqlite_file_in_a_missing_folder_is_refused(tmp_path):
+    uri = f"sqlite:///{tmp_path}/nowhere/mlflow.db"
+    with pytest.raises(InputError, match=r"existing folder. Received: tracking.uri=sqlite"):
+        Tracker(compose(f"tracking.uri={uri}").tracking)
+
+
+def test_tracking_none_never_imports_mlflow():
+    code = (
+        "import sys; from ablate.tracking import Tracker; from omegaconf import OmegaConf; "
+        "t = Tracker(OmegaConf.create({'backend': 'none', 'uri': None, 'experiment': 'x'})); "
+        "r = t.start_run('x', {}); r.log_params({'a': 1}); r.log_metrics({'m': 1.0}); "
+        "r.end('FINISHED'); print('mlflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
