@@ -8,10 +8,14 @@ from ablate.errors import InputError
 from conftest import REPO, compose, run_cli
 
 # Options whose source needs a file: a placeholder path lets them compose and validate.
+TEXT = ["data=text_csv", "data.path=/data/x.csv", "model=text_embedding"]
 REQUIRED = {
     ("data", "npz"): ["data.path=/data/x.npz"],
     ("data", "image_folder"): ["data.path=/data/images"],
-    ("data", "csv"): ["data.path=/data/x.csv"],
+    ("data", "csv"): ["data.path=/data/x.csv", "model=mlp"],
+    ("data", "text_csv"): TEXT,
+    ("model", "text_embedding"): TEXT,
+    ("augment", "eda"): TEXT,
 }
 OPTIONS = sorted(
     (path.parent.name, path.stem)
@@ -22,27 +26,40 @@ OPTIONS = sorted(
 
 def test_every_group_has_options():
     groups = {group for group, _ in OPTIONS}
-    assert groups == {"data", "model", "training", "optimizer", "swa", "tracking"}
-    assert ("swa", "on") in OPTIONS and ("swa", "off") in OPTIONS
+    assert groups == {
+        "data",
+        "model",
+        "training",
+        "optimizer",
+        "schedule",
+        "augment",
+        "balance",
+        "attention",
+        "swa",
+        "ema",
+        "tracking",
+    }
+    assert {("swa", "on"), ("swa", "off"), ("attention", "on"), ("ema", "on")} <= set(OPTIONS)
 
 
 @pytest.mark.parametrize("group, option", OPTIONS)
 def test_every_option_composes_and_validates(group, option):
-    cfg = compose(f"{group}={option}", *REQUIRED.get((group, option), []))
-    if (group, option) == ("swa", "on"):
-        with pytest.raises(InputError, match="`swa=on` is not implemented yet"):
-            validate(cfg)
-        return
+    cfg = compose(*REQUIRED.get((group, option), []), f"{group}={option}")
     validate(cfg)
-    if group == "data":
-        assert cfg.data.name == option
+    selected = cfg[group]
+    if "name" in selected:
+        assert selected.name == option
+    elif "enabled" in selected:
+        assert selected.enabled == (option == "on")
 
 
 def test_baseline_defaults():
     cfg = compose()
     assert (cfg.data.name, cfg.model.name, cfg.optimizer.name) == ("mnist5k", "small_cnn", "adam")
     assert (cfg.training.epochs, cfg.training.batch_size) == (10, 32)
-    assert (cfg.smoothing, cfg.seed, cfg.deterministic, cfg.swa.enabled) == (0.0, 0, True, False)
+    assert (cfg.smoothing, cfg.seed, cfg.deterministic, cfg.accumulation) == (0.0, 0, True, 1)
+    assert (cfg.schedule.name, cfg.augment.name, cfg.balance.name) == ("constant", "none", "none")
+    assert not (cfg.swa.enabled or cfg.ema.enabled or cfg.attention.enabled)
     assert (cfg.tracking.backend, cfg.tracking.uri) == ("mlflow", None)
 
 
@@ -68,12 +85,52 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
         ("model.dropout=1.0", "Received: model.dropout=1.0"),
         ("seed=-1", "Received: seed=-1"),
         ("tracking.backend=wandb", "one of ['mlflow', 'none']. Received: tracking.backend=wandb"),
+        ("accumulation=0", "Received: accumulation=0"),
+        ("data.imbalance=0.5", "`data.imbalance` must be >= 1"),
+        ("swa.start=1.0", "`swa.start` must leave at least one epoch to average"),
+        ("schedule=cosine_warmup schedule.warmup=1.5", "Received: schedule.warmup=1.5"),
+        ("augment=randaugment augment.num_ops=0", "Received: augment.num_ops=0"),
+        ("balance=smote balance.k_neighbors=0", "Received: balance.k_neighbors=0"),
+        ("model=mobilenet_v3_small model.min_size=16", "Received: model.min_size=16"),
+        ("model=mobilenet_v3_small model.weights=places", "Received: model.weights=places"),
     ],
 )
 def test_validate_rejects_out_of_range_values(override, message):
     with pytest.raises(InputError) as raised:
-        validate(compose(override))
+        validate(compose(*override.split()))
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["augment=eda"], "`augment=eda` cannot be combined with `data=mnist5k`"),
+        (
+            ["augment=mixup", "data=csv", "data.path=x", "model=mlp"],
+            "`augment=mixup` cannot be combined with `data=csv`: it transforms images",
+        ),
+        (["augment=basic", *TEXT], "`augment=basic` cannot be combined with `data=text_csv`"),
+        (
+            ["model=mobilenet_v3_small", "data=csv", "data.path=x"],
+            "`model=mobilenet_v3_small` cannot be combined with `data=csv`",
+        ),
+        (
+            ["data=text_csv", "data.path=x"],
+            "`model=small_cnn` cannot be combined with `data=text_csv`",
+        ),
+        (["model=text_embedding"], "`model=text_embedding` cannot be combined with `data=mnist5k`"),
+        (["balance=smote", *TEXT], "`balance=smote` cannot be combined with `data=text_csv`"),
+        (["swa=on", "ema=on"], "`swa=on` cannot be combined with `ema=on`"),
+        (
+            ["swa=on", "swa.start=1.0", "training.epochs=10"],
+            "Received: swa.start=1.0 with training.epochs=10",
+        ),
+    ],
+)
+def test_validate_refuses_combinations_naming_both_knobs(overrides, message):
+    with pytest.raises(InputError) as raised:
+        validate(compose(*overrides))
+    assert message in str(raised.value) and "Received:" in str(raised.value)
 
 
 def test_validate_names_the_keras_datasets():
@@ -95,6 +152,7 @@ def test_validate_requires_the_npz_path():
         ("smoothing=1.5", ["Received: smoothing=1.5"]),
         ("model=resnet999", ["model/resnet999", "mlp", "small_cnn"]),
         ("swa=maybe", ["swa/maybe", "on", "off"]),
+        ("augment=eda", ["augment=eda", "data=mnist5k", "image"]),
         ("data=npz", ["data.path"]),
     ],
 )

@@ -80,7 +80,7 @@ class RawDataset:
     x: np.ndarray
     y: np.ndarray
     class_names: tuple[str, ...]
-    modality: str
+    modality: str  # "image", "tabular" or "text" (x then holds Python strings)
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
 
@@ -937,6 +937,13 @@ def _one_line(err) -> str:
     return " ".join(str(err).split())
 
 
+def _load_text_csv(data_config) -> RawDataset:
+    """Loads a text table: `data_config.path`, `text_column` and `label_column`."""
+    from ablate.text import load_text_csv
+
+    return load_text_csv(data_config.path, data_config.text_column, data_config.label_column)
+
+
 _LOADERS = {
     "mnist5k": _load_mnist5k,
     "digits": _load_digits,
@@ -944,4 +951,5 @@ _LOADERS = {
     "image_folder": _load_image_folder,
     "keras": _load_keras,
     "csv": _load_csv,
+    "text_csv": _load_text_csv,
 }

@@ -1,4 +1,10 @@
-"""Keras models selected by `model=`: the baseline small CNN and a tabular MLP."""
+"""Keras models selected by `model=`: a small CNN, MobileNetV3-Small, a tabular MLP, text.
+
+`attention=on` adds the source article's transformer block (self-attention, residual,
+layer normalization) after the last convolutional stage of either convolutional model.
+"""
+
+import os
 
 import keras
 import numpy as np
@@ -7,13 +13,41 @@ from omegaconf import DictConfig
 from ablate.errors import InputError
 
 PIXEL_MAX = 255.0
+CONVOLUTIONAL_MODELS = ("small_cnn", "mobilenet_v3_small")
+MODELS = (*CONVOLUTIONAL_MODELS, "mlp", "text_embedding")
+# MobileNetV3Small refuses inputs smaller than this (height and width).
+MOBILENET_MIN_SIDE = 32
+# Keras' pretrained MobileNetV3Small weights exist for these alphas only.
+IMAGENET_ALPHAS = {False: (0.75, 1.0), True: (1.0,)}
 
 
-def _small_cnn(model_cfg: DictConfig, input_shape, num_classes: int) -> keras.Model:
+def _transformer_block(x, attention_cfg: DictConfig):
+    """The article's transformer block on a `(h, w, c)` feature map; returns the same shape.
+
+    The `h * w` positions become tokens of width `c`; then
+    `LayerNormalization(epsilon=1e-6)(tokens + MultiHeadAttention(tokens, tokens))`, reshaped
+    back so that the head after it (and its parameter count) stays unchanged.
+
+    A feature map of 1x1 (MobileNetV3-Small on 32x32 inputs) gives a single token: the block then
+    still trains, but attention over one token is only a linear map of it.
+    """
+    height, width, channels = x.shape[1:]
+    tokens = keras.layers.Reshape((height * width, channels), name="attention_tokens")(x)
+    attended = keras.layers.MultiHeadAttention(
+        num_heads=attention_cfg.heads, key_dim=attention_cfg.key_dim, name="attention"
+    )(tokens, tokens)
+    x = keras.layers.Add(name="attention_residual")([tokens, attended])
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="attention_norm")(x)
+    return keras.layers.Reshape((height, width, channels), name="attention_map")(x)
+
+
+def _small_cnn(
+    model_cfg: DictConfig, attention_cfg: DictConfig | None, input_shape, num_classes: int
+) -> keras.Model:
     """Conv-ReLU-MaxPool stages (one per entry of `filters`), then dropout and a softmax head.
 
     The architecture of Keras' "Simple MNIST convnet" example, with "same" padding so that
-    8x8 digits fit too.
+    8x8 digits fit too. With attention, the transformer block follows the last stage.
     """
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Rescaling(1.0 / PIXEL_MAX)(inputs)
@@ -22,10 +56,121 @@ def _small_cnn(model_cfg: DictConfig, input_shape, num_classes: int) -> keras.Mo
             x
         )
         x = keras.layers.MaxPooling2D(padding="same")(x)
+    if attention_cfg is not None:
+        x = _transformer_block(x, attention_cfg)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(model_cfg.dropout)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def _imagenet_weights_file(model_cfg: DictConfig) -> str:
+    """Where Keras caches the no-top MobileNetV3Small ImageNet weights for this config."""
+    keras_home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    variant = "small_minimalistic" if model_cfg.minimalistic else "small"
+    name = f"weights_mobilenet_v3_{variant}_224_{float(model_cfg.alpha)}_float_no_top_v2.h5"
+    return os.path.join(keras_home, "models", name)
+
+
+def _mobilenet_backbone(model_cfg: DictConfig, input_shape) -> keras.Model:
+    """`keras.applications.MobileNetV3Small` without its top, as configured.
+
+    Raises:
+        InputError: for ImageNet weights that do not exist for this config or cannot be loaded.
+    """
+    weights = model_cfg.weights
+    if weights not in (None, "imagenet"):
+        raise InputError(
+            "`model.weights` must be null or imagenet. "
+            f"Received: model.weights={weights}. Use model.weights=null to train from scratch."
+        )
+    if weights == "imagenet":
+        alphas = IMAGENET_ALPHAS[bool(model_cfg.minimalistic)]
+        if model_cfg.alpha not in alphas:
+            raise InputError(
+                "`model.weights=imagenet` exists only for model.alpha in "
+                f"{list(alphas)} with model.minimalistic={model_cfg.minimalistic}. "
+                f"Received: model.alpha={model_cfg.alpha}. "
+                "Use one of those alphas, or model.weights=null."
+            )
+    try:
+        return keras.applications.MobileNetV3Small(
+            input_shape=input_shape,
+            alpha=float(model_cfg.alpha),
+            minimalistic=model_cfg.minimalistic,
+            include_top=False,
+            weights=weights,
+            include_preprocessing=True,
+            pooling=None,
+        )
+    except Exception as error:
+        if weights != "imagenet":
+            raise
+        path = _imagenet_weights_file(model_cfg)
+        raise InputError(
+            "`model.weights=imagenet` needs the pretrained weights, which Keras downloads once "
+            f"and caches in $KERAS_HOME/models (default ~/.keras/models). Received: "
+            f"model.weights=imagenet, and loading them failed ({error}). Run once online, or "
+            f"place the file at {path}, or use model.weights=null."
+        ) from error
+
+
+def _mobilenet_v3_small(
+    model_cfg: DictConfig, attention_cfg: DictConfig | None, input_shape, num_classes: int
+) -> keras.Model:
+    """MobileNetV3-Small as a backbone, then pooling, dropout and a softmax head.
+
+    Pixels stay in [0, 255]: the backbone's own `Rescaling` layer (`include_preprocessing=True`)
+    expects exactly that range and maps it to [-1, 1], as our data pipeline delivers it.
+
+    Images smaller than `model.min_size` (at least 32, which MobileNetV3 needs) on a side are
+    resized to it inside the model, so 8x8 digits and 28x28 MNIST go in unchanged.
+
+    Grey images feed one channel to the backbone when `weights` is null: a first convolution
+    over three identical channels computes the same functions as one over a single channel,
+    with 3x the weights. With `weights=imagenet` they are tiled to 3 channels, because the
+    pretrained first convolution expects RGB.
+
+    Every BatchNormalization layer of the backbone gets `momentum = model.bn_momentum`. Keras
+    builds them with 0.999, meant for long ImageNet training: over a few epochs on small data
+    the moving statistics then barely leave their initial values, and evaluation (which uses
+    them) stays at chance while training accuracy is high (4000 MNIST images, 4 epochs: test
+    accuracy 0.092 with 0.999, 0.896 with 0.9). Keras reads `momentum` in `call()`, when a
+    training step is traced, so setting it here, before any step is traced, takes effect.
+
+    References:
+        Howard et al., "Searching for MobileNetV3", ICCV 2019.
+    """
+    height, width, channels = input_shape
+    if model_cfg.min_size < MOBILENET_MIN_SIDE:
+        raise InputError(
+            f"`model.min_size` must be at least {MOBILENET_MIN_SIDE} for "
+            f"model=mobilenet_v3_small. Received: model.min_size={model_cfg.min_size}. "
+            f"Use model.min_size={MOBILENET_MIN_SIDE} or more."
+        )
+    if model_cfg.weights == "imagenet" and channels not in (1, 3):
+        raise InputError(
+            "`model.weights=imagenet` needs grey or RGB images. Received: model.weights=imagenet "
+            f"with images of shape {tuple(input_shape)}. Use model.weights=null."
+        )
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    size = (max(model_cfg.min_size, height), max(model_cfg.min_size, width))
+    if size != (height, width):
+        x = keras.layers.Resizing(*size, name="resize")(x)
+    if model_cfg.weights == "imagenet" and channels == 1:
+        x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    backbone = _mobilenet_backbone(model_cfg, x.shape[1:])
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(model_cfg.bn_momentum)
+    x = backbone(x)
+    if attention_cfg is not None:
+        x = _transformer_block(x, attention_cfg)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(model_cfg.dropout)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="mobilenet_v3_small")
 
 
 def _mlp(model_cfg: DictConfig, input_shape, num_classes: int, x_train) -> keras.Model:
@@ -43,28 +188,70 @@ def _mlp(model_cfg: DictConfig, input_shape, num_classes: int, x_train) -> keras
 
 
 def build_model(
-    model_cfg: DictConfig, modality: str, input_shape, num_classes: int, x_train
+    model_cfg: DictConfig,
+    attention_cfg: DictConfig | None,
+    modality: str,
+    input_shape,
+    num_classes: int,
+    x_train,
 ) -> keras.Model:
     """Builds the model named by `model_cfg.name` for the given data.
 
     Args:
-        model_cfg: the `model` config group.
-        modality: `"image"` or `"tabular"`.
-        input_shape: shape of one example.
+        model_cfg: the `model` config group. `small_cnn` reads `filters`, `kernel_size`,
+            `dropout`; `mlp` reads `hidden_units`, `dropout`; `mobilenet_v3_small` reads
+            `alpha`, `minimalistic`, `weights` (null or `imagenet`), `dropout`, `bn_momentum`
+            and `min_size`; `text_embedding` is built by `ablate.text.build_text_model`.
+        attention_cfg: the `attention` config group (`enabled`, `heads`, `key_dim`), or None
+            for no attention.
+        modality: `"image"`, `"tabular"` or `"text"`.
+        input_shape: shape of one example; images are `(h, w, c)` floats in [0, 255].
         num_classes: number of softmax outputs.
-        x_train: training features, used to adapt normalization layers.
+        x_train: training features, used to adapt normalization (and text vectorization)
+            layers.
 
     Returns:
         An uncompiled `keras.Model`.
 
     Raises:
-        InputError: if the model cannot read this kind of data.
+        InputError: if the model cannot read this kind of data, attention is asked of a model
+            without convolutions, or ImageNet weights are unavailable.
+
+    Example:
+
+    >>> model = build_model(model_cfg, None, "image", (28, 28, 1), 10, x_train)
     """
-    if model_cfg.name == "small_cnn":
-        if modality != "image":
-            raise InputError(
-                "`model=small_cnn` needs image data. Received: model=small_cnn with "
-                f"{modality} data of shape {tuple(input_shape)}. Use model=mlp."
-            )
-        return _small_cnn(model_cfg, input_shape, num_classes)
+    name = model_cfg.name
+    if name not in MODELS:
+        raise InputError(
+            f"`model` must be one of {', '.join(MODELS)}. Received: model={name}. Use one of those."
+        )
+    attention = attention_cfg if attention_cfg is not None and attention_cfg.enabled else None
+    if attention is not None and name not in CONVOLUTIONAL_MODELS:
+        raise InputError(
+            "`attention=on` needs a convolutional model. "
+            f"Received: attention=on with model={name}. "
+            "Use model=small_cnn or model=mobilenet_v3_small, or attention=off."
+        )
+    if name in CONVOLUTIONAL_MODELS and modality != "image":
+        fix = "model=text_embedding" if modality == "text" else "model=mlp"
+        raise InputError(
+            f"`model={name}` needs image data. Received: model={name} with "
+            f"{modality} data of shape {tuple(input_shape)}. Use {fix}."
+        )
+    if name == "small_cnn":
+        return _small_cnn(model_cfg, attention, input_shape, num_classes)
+    if name == "mobilenet_v3_small":
+        return _mobilenet_v3_small(model_cfg, attention, input_shape, num_classes)
+    if name == "text_embedding":
+        from ablate.text import build_text_model
+
+        return build_text_model(
+            x_train,
+            num_classes,
+            max_tokens=model_cfg.max_tokens,
+            sequence_length=model_cfg.sequence_length,
+            embedding_dim=model_cfg.embedding_dim,
+            dropout=model_cfg.dropout,
+        )
     return _mlp(model_cfg, input_shape, num_classes, x_train)

@@ -116,7 +116,8 @@ def to_tf_dataset(x, y, num_classes: int, batch_size: int, shuffle_seed: int | N
     import tensorflow as tf
 
     one_hot = keras.utils.to_categorical(y, num_classes).astype("float32")
-    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), one_hot)).cache()
+    features = x.astype("str") if x.dtype.kind in "OU" else x.astype("float32")  # text: strings
+    dataset = tf.data.Dataset.from_tensor_slices((features, one_hot)).cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 
 from ablate.errors import DivergedError
 from ablate.evaluation import classification_metrics
-from ablate.splits import Splits, to_tf_dataset
+from ablate.optimization import build_optimizer
+from ablate.prepare import PreparedData
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -41,15 +42,43 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def build_loss(smoothing: float) -> keras.losses.Loss:
+    """Cross-entropy on one-hot labels with `label_smoothing=smoothing`.
+
+    Labels are one-hot for every dataset, binary ones included: with two classes, softmax
+    cross-entropy smoothed by e equals the binary cross-entropy smoothed by e (both move the
+    target to 1 - e/2 and e/2), so one loss serves both.
+    """
+    return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+
+def technique_callbacks(cfg: DictConfig, data: PreparedData) -> list[keras.callbacks.Callback]:
+    """The callbacks that implement `ema=on` and `swa=on`."""
+    callbacks = []
+    if cfg.ema.enabled:
+        callbacks.append(keras.callbacks.SwapEMAWeights())
+    if cfg.swa.enabled:
+        from ablate.swa import StochasticWeightAveraging, swa_start_epoch
+
+        callbacks.append(
+            StochasticWeightAveraging(
+                start_epoch=swa_start_epoch(cfg.swa.start, cfg.training.epochs),
+                frequency=cfg.swa.frequency,
+                bn_data=data.train_plain,
+            )
+        )
+    return callbacks
+
+
 def train_and_evaluate(
-    cfg: DictConfig, model: keras.Model, splits: Splits, callbacks=()
+    cfg: DictConfig, model: keras.Model, data: PreparedData, callbacks=()
 ) -> Outcome:
     """Trains `model` on the training split with validation, then evaluates on the test split.
 
     Args:
         cfg: the composed config.
         model: an uncompiled model from `ablate.models.build_model`.
-        splits: the data.
+        data: the pipelines from `ablate.prepare.prepare_data`.
         callbacks: extra Keras callbacks (e.g. a tracking logger). Defaults to none.
 
     Returns:
@@ -58,24 +87,23 @@ def train_and_evaluate(
     Raises:
         DivergedError: if the loss became NaN or infinite.
     """
-    batch_size, num_classes = cfg.training.batch_size, splits.num_classes
-    train_data = to_tf_dataset(
-        splits.x_train, splits.y_train, num_classes, batch_size, shuffle_seed=cfg.seed
-    )
-    val_data = to_tf_dataset(splits.x_val, splits.y_val, num_classes, batch_size)
-    test_data = to_tf_dataset(splits.x_test, splits.y_test, num_classes, batch_size)
-
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=cfg.optimizer.learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.smoothing),
+        optimizer=build_optimizer(cfg, data.steps_per_epoch),
+        loss=build_loss(cfg.smoothing),
         metrics=["accuracy"],
     )
     started = time.perf_counter()
     history = model.fit(
-        train_data,
-        validation_data=val_data,
+        data.train,
+        validation_data=data.val,
         epochs=cfg.training.epochs,
-        callbacks=[EpochClock(), keras.callbacks.TerminateOnNaN(), *callbacks],
+        class_weight=data.class_weight,
+        callbacks=[
+            EpochClock(),
+            keras.callbacks.TerminateOnNaN(),
+            *technique_callbacks(cfg, data),
+            *callbacks,
+        ],
         shuffle=False,  # the training dataset reshuffles itself, seeded
         verbose=2,
     ).history
@@ -88,18 +116,18 @@ def train_and_evaluate(
             f"{int(np.argmax(~np.isfinite(losses))) + 1}"
         )
 
-    test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
-    probabilities = model.predict(test_data, verbose=0)
+    test_loss, test_accuracy = model.evaluate(data.test, verbose=0)
+    probabilities = model.predict(data.test, verbose=0)
     epoch_times = history["epoch_time_s"]
     epochs_run = len(epoch_times)
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
-        **classification_metrics(probabilities, splits.y_test),
+        **classification_metrics(probabilities, data.splits.y_test),
         "train_time_s": train_time_s,
         "first_epoch_time_s": epoch_times[0],
         "steady_epoch_time_s": float(np.median(epoch_times[1:] if epochs_run > 1 else epoch_times)),
-        "train_throughput": len(splits.y_train) * epochs_run / train_time_s,
+        "train_throughput": len(data.splits.y_train) * epochs_run / train_time_s,
         "num_params": float(model.count_params()),
         "peak_rss_mb": _peak_rss_mb(),
     }
