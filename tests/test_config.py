@@ -87,7 +87,7 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
         ("tracking.backend=wandb", "one of ['mlflow', 'none']. Received: tracking.backend=wandb"),
         ("accumulation=0", "Received: accumulation=0"),
         ("data.imbalance=0.5", "`data.imbalance` must be >= 1"),
-        ("swa.start=1.0", "`swa.start` must leave at least one epoch to average"),
+        ("swa=on swa.start=1.0", "`swa.start` must leave at least one epoch to average"),
         ("schedule=cosine_warmup schedule.warmup=1.5", "Received: schedule.warmup=1.5"),
         ("augment=randaugment augment.num_ops=0", "Received: augment.num_ops=0"),
         ("balance=smote balance.k_neighbors=0", "Received: balance.k_neighbors=0"),

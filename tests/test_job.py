@@ -74,8 +74,8 @@ def test_same_config_and_seed_give_identical_results_in_one_process(tmp_path):
     assert other_seed["test_loss"] != first["test_loss"]
 
 
-def test_multirun_over_seeds_gives_two_finished_runs(tmp_path):
-    result = run_cli("-m", "seed=0,1", *TINY, cwd=tmp_path)
+def test_the_stock_multirun_over_seeds_gives_two_finished_runs(tmp_path):
+    result = run_cli("-m", "hydra/sweeper=basic", "seed=0,1", *TINY, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
     assert sorted(runs["tags.ablate.seed"]) == ["0", "1"]

@@ -8,6 +8,7 @@ the config, naming the full key. Ranges and rules that involve several keys live
 """
 
 import dataclasses
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -224,6 +225,27 @@ class TrackingConfig:
 
 
 @dataclasses.dataclass
+class AblationConfig:
+    """How a multirun sweeps (`-m`), and, filled in by the sweeper, which arm a job is."""
+
+    design: str = "ofat"
+    seeds: int = 1
+    dry_run: bool = False
+    resume: bool = True
+    baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
+    full: dict[str, Any] = dataclasses.field(default_factory=dict)
+    declared: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    report: bool = True
+    sweep_id: str | None = None
+    parent_run_id: str | None = None
+    arm: str | None = None
+    role: str | None = None
+    factor: str | None = None
+    value: str | None = None
+    knobs: str | None = None
+
+
+@dataclasses.dataclass
 class AblateConfig:
     data: DataConfig = MISSING
     model: ModelConfig = MISSING
@@ -236,6 +258,7 @@ class AblateConfig:
     swa: SwaConfig = MISSING
     ema: EmaConfig = MISSING
     tracking: TrackingConfig = MISSING
+    ablation: AblationConfig = dataclasses.field(default_factory=AblationConfig)
     smoothing: float = 0.0
     accumulation: int = 1
     seed: int = 0
@@ -321,7 +344,8 @@ RANGES = (
     ("model.alpha", lambda v: v > 0, "> 0 (the width multiplier)"),
     ("model.bn_momentum", _fraction, "in [0, 1)"),
     ("model.min_size", lambda v: v >= 32, ">= 32 (MobileNetV3's smallest input)"),
-    ("model.max_tokens", lambda v: v >= 2, "an integer >= 2"),
+    ("model.max_tokens", lambda v: v >= 3, "an integer >= 3"),
+    ("model.kernel_size", lambda v: v >= 1, "an integer >= 1"),
     ("model.sequence_length", lambda v: v >= 1, "an integer >= 1"),
     ("model.embedding_dim", lambda v: v >= 1, "an integer >= 1"),
     ("data.val_fraction", lambda v: 0.0 < v < 1.0, "in (0, 1)"),
@@ -347,12 +371,14 @@ RANGES = (
     ("swa.frequency", lambda v: v >= 1, "an integer >= 1 (epochs between snapshots)"),
     ("ema.momentum", _fraction, "in [0, 1)"),
     ("ema.overwrite_frequency", lambda v: v is None or v >= 1, "null or an integer >= 1"),
+    ("ablation.seeds", lambda v: v >= 1, "an integer >= 1 (paired seeds per arm)"),
 )
 CHOICES = (
     ("data.name", DATA_SOURCES),
     ("tracking.backend", TRACKING_BACKENDS),
     ("data.color_mode", ("rgb", "grayscale")),
     ("model.weights", (None, "imagenet")),
+    ("ablation.design", ("ofat", "loo", "factorial")),
 )
 IMAGE_AUGMENTATIONS = ("basic", "randaugment", "augmix", "mixup", "cutmix")
 # What each source holds; an npz file may hold either images or a table (checked after loading).
@@ -422,7 +448,7 @@ def validate(cfg: DictConfig) -> None:
                 list(units),
                 "a non-empty list of integers >= 1",
             )
-    if not _fraction(cfg.swa.start):  # ablate.swa.swa_start_epoch maps [0, 1) to epochs
+    if cfg.swa.enabled and not _fraction(cfg.swa.start):  # swa_start_epoch maps [0, 1)
         raise InputError(
             "`swa.start` must leave at least one epoch to average: a fraction of training in "
             f"[0, 1). Received: swa.start={cfg.swa.start} with "
@@ -434,6 +460,13 @@ def validate(cfg: DictConfig) -> None:
             "ema=on",
             "both replace the final weights with an average",
             "Compare them as two arms: swa=on,off ema=on,off.",
+        )
+    if cfg.attention.enabled and cfg.model.name in ("mlp", "text_embedding"):
+        raise _both(
+            "attention=on",
+            f"model={cfg.model.name}",
+            "the block follows the last convolutional stage and this model has none",
+            "Use model=small_cnn or model=mobilenet_v3_small, or attention=off.",
         )
     validate_for_data(cfg, MODALITY_OF_SOURCE.get(data.name))
 

@@ -69,6 +69,30 @@ def dataset_facts(raw, splits) -> dict:
     }
 
 
+def _prepare(cfg: DictConfig):
+    """Loads and prepares the data and builds the model: everything that can reject input."""
+    from ablate.config import validate_for_data
+    from ablate.datasets import load_dataset
+    from ablate.models import build_model
+    from ablate.prepare import prepare_data
+    from ablate.splits import split_dataset
+
+    reset_keras(cfg.seed, cfg.deterministic)
+    raw = load_dataset(cfg.data)
+    validate_for_data(cfg, raw.modality)
+    splits = split_dataset(raw, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+    data = prepare_data(cfg, splits)
+    model = build_model(
+        cfg.model,
+        cfg.attention,
+        raw.modality,
+        raw.input_shape,
+        raw.num_classes,
+        data.splits.x_train,
+    )
+    return model, raw, data
+
+
 def run_job(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
     """Trains and evaluates one configuration and records it.
 
@@ -85,32 +109,21 @@ def run_job(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float
         DivergedError: if the loss became NaN or infinite (run recorded FAILED).
     """
     validate(cfg)
-    from ablate.config import validate_for_data
-    from ablate.datasets import load_dataset
-    from ablate.models import build_model
-    from ablate.prepare import prepare_data
-    from ablate.splits import split_dataset
-    from ablate.tracking import EpochLogger, Tracker
-    from ablate.train import train_and_evaluate
+    from ablate.tracking import Tracker
 
     tracker = Tracker(cfg.tracking)
-    reset_keras(cfg.seed, cfg.deterministic)
-    raw = load_dataset(cfg.data)
-    validate_for_data(cfg, raw.modality)
-    splits = split_dataset(raw, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
-    data = prepare_data(cfg, splits)
-    model = build_model(
-        cfg.model,
-        cfg.attention,
-        raw.modality,
-        raw.input_shape,
-        raw.num_classes,
-        data.splits.x_train,
-    )
-
     resolved = resolved_dict(cfg)
     tags = run_tags(resolved)
+    try:
+        model, raw, data = _prepare(cfg)
+    except InputError as error:
+        if cfg.ablation.sweep_id:  # a sweep records the arm that could not start as FAILED
+            write_run_files(output_dir, resolved, tags, "FAILED", None, None, {}, str(error))
+            tracker.start_run(run_name, tags).end("FAILED", "input_error", str(error))
+        raise
     facts = dataset_facts(raw, data.splits)
+    from ablate.train import EpochLogger, train_and_evaluate
+
     run = tracker.start_run(run_name, tags)
     status, reason, error, outcome = "FAILED", None, None, None
     try:
@@ -147,7 +160,9 @@ def run_job(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float
 
 
 def run_from_cli(cfg: DictConfig) -> float:
-    """Runs the Hydra job and turns expected failures into one-line messages and exit codes.
+    """Runs the Hydra job (the task function of `python -m ablate`), reporting failures.
+
+    Expected failures become one-line messages and exit codes.
 
     Exit codes: 2 for bad input (nothing recorded), 1 for a failed run (recorded FAILED),
     130/143 for SIGINT/SIGTERM (recorded KILLED). In a multirun, a failed run is re-raised so
@@ -158,10 +173,15 @@ def run_from_cli(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
-    run_name = hydra_cfg.job.override_dirname or "default"
+    if cfg.ablation.arm:
+        run_name = f"{cfg.ablation.arm} seed={cfg.seed}"
+    else:
+        run_name = hydra_cfg.job.override_dirname or "default"
     try:
         return run_job(cfg, output_dir, run_name)["test_accuracy"]
     except InputError as error:
+        if cfg.ablation.sweep_id:  # recorded FAILED; the sweep goes on with the other runs
+            raise
         print(f"ablate: error: {error}", file=sys.stderr)
         sys.exit(2)
     except DivergedError as error:

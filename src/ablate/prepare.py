@@ -48,6 +48,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ABLATE_CACHE_DIR", Path.home() / ".cache" / "ablate"))
 
 
+def _file_stamp(data_cfg: DictConfig) -> list | None:
+    """Size and modification time of a user file, so an edited file is resampled anew."""
+    path = data_cfg.get("path")
+    if not path or not Path(path).exists():
+        return None
+    stat = Path(path).stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 def horizontal_flip(cfg: DictConfig) -> bool:
     """`augment.horizontal_flip`, with null meaning: flip natural images, never digits."""
     if cfg.augment.horizontal_flip is not None:
@@ -70,7 +79,13 @@ def _training_split_techniques(cfg: DictConfig, splits: Splits) -> tuple[Splits,
         class_weight = balance.class_weights(y, splits.num_classes)
     elif method in RESAMPLING:
         options = {k: v for k, v in OmegaConf.to_container(cfg.balance).items() if k != "name"}
-        key = {"data": OmegaConf.to_container(cfg.data), "seed": cfg.seed}
+        key = {
+            "data": OmegaConf.to_container(cfg.data),
+            "seed": cfg.seed,
+            "source": _file_stamp(cfg.data),
+        }
+        if x.dtype.kind == "O":  # texts: fixed-width strings load back without pickling
+            x = x.astype(str)
         x, y = balance.cached_resample(cache_dir(), key, x, y, method, seed=cfg.seed, **options)
     if cfg.augment.name == "eda":
         from ablate.eda import augment_texts, load_synonyms

@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import ablate
 
-# Keys that do not change what is trained: where results go, and the replicate's seed.
-UNHASHED_KEYS = ("seed", "tracking")
+# Keys that do not change what is trained: where results go, the replicate's seed, the sweep.
+UNHASHED_KEYS = ("seed", "tracking", "ablation")
 LIBRARIES = ("tensorflow", "keras", "mlflow", "hydra-core", "numpy")
 
 
@@ -67,6 +67,12 @@ def run_tags(resolved: dict) -> dict[str, str]:
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    ablation = resolved.get("ablation") or {}
+    if ablation.get("sweep_id"):
+        if ablation.get("parent_run_id"):
+            tags["mlflow.parentRunId"] = ablation["parent_run_id"]
+        for key in ("sweep_id", "arm", "role", "factor", "value", "design", "knobs"):
+            tags[f"ablate.{key}"] = str(ablation[key] or "")
     return tags
 
 

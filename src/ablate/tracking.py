@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import keras
 from omegaconf import DictConfig
 
 from ablate.errors import InputError
@@ -18,7 +17,6 @@ from ablate.errors import InputError
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 5000  # what we keep of an error message in a tag
 PARAMS_PER_BATCH = 100  # MLflow's limit on params in one log_batch call
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
 
 
 def _check_reachable(uri: str) -> None:
@@ -116,31 +114,16 @@ class Tracker:
         _check_reachable(self.uri)
         self._client = mlflow.MlflowClient(tracking_uri=self.uri)
 
+    def experiment_id(self) -> str:
+        """Returns the id of the configured experiment, creating it if needed."""
+        experiment = self._client.get_experiment_by_name(self._experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return self._client.create_experiment(self._experiment)
+
     def start_run(self, run_name: str, tags: dict[str, str]):
-        """Creates a RUNNING run with `tags` in the configured experiment."""
+        """Creates a RUNNING run with `tags` (a `mlflow.parentRunId` tag nests it)."""
         if not self.enabled:
             return NullRun()
-        experiment = self._client.get_experiment_by_name(self._experiment)
-        experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else self._client.create_experiment(self._experiment)
-        )
-        run = self._client.create_run(experiment_id, run_name=run_name, tags=tags)
+        run = self._client.create_run(self.experiment_id(), run_name=run_name, tags=tags)
         return MlflowRun(self._client, run.info.run_id)
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Logs the per-epoch metrics (`EPOCH_METRICS`) of `fit` in one batched call per epoch.
-
-    Args:
-        run: the `MlflowRun` or `NullRun` to write to.
-    """
-
-    def __init__(self, run):
-        super().__init__()
-        self._run = run
-
-    def on_epoch_end(self, epoch, logs=None):
-        values = {k: logs[k] for k in EPOCH_METRICS if k in (logs or {})}
-        self._run.log_metrics(values, step=epoch)

@@ -13,6 +13,8 @@ from ablate.evaluation import classification_metrics
 from ablate.optimization import build_optimizer
 from ablate.prepare import PreparedData
 
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
+
 
 class EpochClock(keras.callbacks.Callback):
     """Adds `epoch_time_s` and `lr` to the logs of every epoch.
@@ -28,6 +30,22 @@ class EpochClock(keras.callbacks.Callback):
             return
         logs["epoch_time_s"] = time.perf_counter() - self._start
         logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs the per-epoch metrics (`EPOCH_METRICS`) of `fit` in one batched call per epoch.
+
+    Args:
+        run: the `MlflowRun` or `NullRun` to write to.
+    """
+
+    def __init__(self, run):
+        super().__init__()
+        self._run = run
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = {k: logs[k] for k in EPOCH_METRICS if k in (logs or {})}
+        self._run.log_metrics(values, step=epoch)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,299 @@
+"""Assembles the tables and figures of one sweep into a `Report`, and writes it to disk.
+
+`build_report(frame)` is pure: the same tidy table gives the same report. `write_report`
+writes `report.md`, `report.csv` (the main table, numeric), a self-contained `report.html`
+(figures embedded as base64 PNG) and one PNG per figure.
+"""
+
+import base64
+import dataclasses
+import html
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ablate.report import plots
+from ablate.report.claims import claim_check
+from ablate.report.factorial import cell_means, interactions, is_full_grid, main_effects
+from ablate.report.frame import check_frame
+from ablate.report.tables import (
+    ACCURACY_HEADERS,
+    COST_HEADERS,
+    footnote,
+    format_claims,
+    format_effects,
+    format_main_table,
+    main_table,
+    markdown_table,
+)
+
+FIGURES = {
+    "forest": plots.forest,
+    "pareto": plots.pareto,
+    "learning_curves": plots.learning_curves,
+    "per_seed": plots.per_seed,
+}
+CAPTIONS = {
+    "forest": "Paired Δ test accuracy per arm with 95 % bootstrap CI (dashed line: baseline).",
+    "pareto": "Test accuracy against training time, mean ± std over seeds (star: baseline).",
+    "learning_curves": "Validation accuracy per epoch and per second (mean ± std over seeds).",
+    "per_seed": "Every run's test accuracy, coloured by seed (bar: arm mean).",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Everything the report shows about one sweep.
+
+    Args:
+        sweep_id: the sweep's id.
+        design: `"ofat"`, `"loo"` or `"factorial"`.
+        frame: the tidy table it was built from.
+        main: the numeric main table (`tables.main_table`).
+        footnote: the main table's footnote (markdown).
+        claims: the claim check (`claims.claim_check`).
+        main_effects: factorial main effects, or None for other designs.
+        interactions: factorial two-way interactions, or None.
+        cell_means: two-way tables of mean test accuracy per pair of knobs (factorial).
+        figures: name -> figure, for `FIGURES`.
+    """
+
+    sweep_id: str
+    design: str
+    frame: pd.DataFrame
+    main: pd.DataFrame
+    footnote: str
+    claims: pd.DataFrame
+    main_effects: pd.DataFrame | None
+    interactions: pd.DataFrame | None
+    cell_means: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+
+    def _repr_markdown_(self) -> str:
+        return report_markdown(self)
+
+
+def build_report(frame: pd.DataFrame) -> Report:
+    """Builds every table and figure of the report from the tidy table.
+
+    Args:
+        frame: the tidy table (`runs_from_dir` or `runs_from_mlflow`).
+
+    Returns:
+        The report.
+
+    Raises:
+        InputError: if the frame is not a tidy table of one sweep with a baseline.
+
+    Example:
+
+    >>> report = build_report(runs_from_dir("multirun/2026-11-25/12-05-01"))  # doctest: +SKIP
+    >>> print(report_markdown(report))  # doctest: +SKIP
+    """
+    check_frame(frame)
+    designs = sorted({d for d in frame["design"] if d})
+    design = ",".join(designs) or "unknown"
+    factorial = design == "factorial" and is_full_grid(frame)
+    pairs = {}
+    if factorial:
+        effects, crossed = main_effects(frame), interactions(frame)
+        for _, row in crossed[["knob_a", "knob_b"]].drop_duplicates().iterrows():
+            name = f"{row['knob_a']} x {row['knob_b']}"
+            pairs[name] = cell_means(frame, row["knob_a"], row["knob_b"])
+    else:
+        effects = crossed = None
+    main = main_table(frame)
+    return Report(
+        sweep_id=",".join(sorted({str(s) for s in frame["sweep_id"]})),
+        design=design,
+        frame=frame,
+        main=main,
+        footnote=footnote(main),
+        claims=claim_check(frame),
+        main_effects=effects,
+        interactions=crossed,
+        cell_means=pairs,
+        figures={name: draw(frame) for name, draw in FIGURES.items()},
+    )
+
+
+def _summary(report: Report) -> str:
+    frame = report.frame
+    seeds = frame["seed"].nunique()
+    return (
+        f"Sweep `{report.sweep_id}`: design {report.design}, {frame['arm'].nunique()} arm(s) "
+        "including the baseline, "
+        f"{seeds} seed(s), {len(frame)} runs ({int((frame['status'] == 'FINISHED').sum())} "
+        "finished)."
+    )
+
+
+def _sections(report: Report) -> list[tuple[str, str]]:
+    """(title, markdown body) of every table section, in order."""
+    shown = format_main_table(report.main)
+    sections = [
+        ("Accuracy against the baseline", markdown_table(shown[ACCURACY_HEADERS])),
+        ("Other metrics and cost (same rows)", markdown_table(shown[COST_HEADERS])),
+        ("Notes", report.footnote),
+    ]
+    if report.claims.empty:
+        claims = "The sweep varies no technique the source article makes a claim about."
+    else:
+        claims = markdown_table(format_claims(report.claims))
+    sections.append(("Claim check (effect = with minus without the technique)", claims))
+    if report.main_effects is not None:
+        sections.append(
+            ("Factorial main effects", markdown_table(format_effects(report.main_effects)))
+        )
+        sections.append(
+            (
+                "Two-way interactions",
+                markdown_table(format_effects(report.interactions, "interaction")),
+            )
+        )
+        for name, means in report.cell_means.items():
+            table = (100 * means).map(lambda v: f"{v:.2f}").reset_index()
+            rows, columns = (
+                n.removeprefix("knob.") for n in (means.index.name, means.columns.name)
+            )
+            table.columns = [f"{rows} \\ {columns}", *map(str, means.columns)]
+            sections.append((f"Mean test accuracy (%), {name}", markdown_table(table)))
+    return sections
+
+
+def report_markdown(report: Report, figures: bool = False) -> str:
+    """The report as markdown, as printed in the terminal.
+
+    Args:
+        report: from `build_report`.
+        figures: also link the figure PNGs (as written by `write_report`). Defaults to False.
+
+    Returns:
+        Markdown text.
+    """
+    parts = [f"# Ablation report: {report.sweep_id}", _summary(report)]
+    for title, body in _sections(report):
+        parts += [f"## {title}", body]
+    if figures:
+        parts.append("## Figures")
+        parts += [f"![{CAPTIONS[name]}]({name}.png)" for name in report.figures]
+    return "\n\n".join(parts) + "\n"
+
+
+def figure_png(figure: Figure, dpi: int = 110) -> bytes:
+    """Renders a figure to PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _inline(text: str) -> str:
+    """Escapes text for HTML, keeping markdown's **bold** and `code`."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
+def _html_table(markdown: str) -> str:
+    """Turns one of our markdown tables (or bullet list / paragraph) into HTML."""
+    lines = markdown.splitlines()
+    if not lines or not lines[0].startswith("|"):
+        items = [_inline(line.removeprefix("- ")) for line in lines]
+        if all(line.startswith("- ") for line in lines):
+            return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+        return "<p>" + "<br>".join(items) + "</p>"
+
+    def cells(line: str) -> list[str]:
+        return [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells(lines[0]))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(line)) + "</tr>"
+        for line in lines[2:]
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(report: Report) -> str:
+    """The report as one self-contained HTML page, figures embedded as base64 PNG."""
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:1400px}"
+        "table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
+        "th{background:#f3f3f3}img{max-width:100%}"
+    )
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Ablation report "
+        f"{html.escape(report.sweep_id)}</title><style>{style}</style></head><body>",
+        f"<h1>Ablation report: {html.escape(report.sweep_id)}</h1>",
+        f"<p>{_inline(_summary(report))}</p>",
+    ]
+    for title, body in _sections(report):
+        parts += [f"<h2>{html.escape(title)}</h2>", _html_table(body)]
+    parts.append("<h2>Figures</h2>")
+    for name, figure in report.figures.items():
+        data = base64.b64encode(figure_png(figure)).decode("ascii")
+        parts.append(
+            f"<figure><img alt='{name}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(CAPTIONS[name])}</figcaption></figure>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(report: Report, out_dir: Path | str) -> list[Path]:
+    """Writes the report's files into `out_dir` (created if needed).
+
+    Args:
+        report: from `build_report`.
+        out_dir: the folder to write into.
+
+    Returns:
+        The written paths: `report.md`, `report.csv`, `report.html`, then one PNG per
+        figure (`forest.png`, `pareto.png`, `learning_curves.png`, `per_seed.png`).
+    """
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [folder / "report.md", folder / "report.csv", folder / "report.html"]
+    written[0].write_text(report_markdown(report, figures=True), encoding="utf-8")
+    report.main.to_csv(written[1], index=False)
+    written[2].write_text(report_html(report), encoding="utf-8")
+    for name, figure in report.figures.items():
+        path = folder / f"{name}.png"
+        path.write_bytes(figure_png(figure))
+        written.append(path)
+    return written
+
+
+def report_sweep(
+    sweep_dir: Path, tracking_uri: str | None, parent_run_id: str | None
+) -> list[Path]:
+    """Reports a finished sweep from its folder: the sweeper's end-of-sweep hook.
+
+    Builds the report from the `metrics.json` files under `sweep_dir`, writes it into
+    `sweep_dir`, and, when `parent_run_id` is given, logs the written files as artifacts
+    of that MLflow run under `report/`.
+
+    Args:
+        sweep_dir: the sweep's output folder.
+        tracking_uri: the MLflow store of the parent run (None: MLflow's default).
+        parent_run_id: the sweep's parent run, or None to log nothing.
+
+    Returns:
+        The written paths.
+
+    Raises:
+        InputError: if the folder holds no sweep runs, or the sweep has no baseline.
+    """
+    from ablate.report.collect import runs_from_dir
+
+    written = write_report(build_report(runs_from_dir(sweep_dir)), sweep_dir)
+    if parent_run_id:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=tracking_uri)
+        for path in written:
+            client.log_artifact(parent_run_id, str(path), artifact_path="report")
+    return written

@@ -1,0 +1,40 @@
+"""The Hydra callback that reports a sweep when it ends and sets the exit code.
+
+Registered in `conf/config.yaml` under `hydra.callbacks`. After a multirun made by the ablate
+sweeper (which leaves `sweep.json` in the sweep folder) it builds the report into the folder
+and onto the sweep's parent MLflow run, then exits with status 1 when any run failed. With
+`hydra/sweeper=basic` there is no `sweep.json` and it does nothing.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class ReportAtSweepEnd(Callback):
+    """Builds the ablation report at the end of every ablate sweep."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        record_path = sweep_dir / "sweep.json"
+        if not record_path.exists():
+            return
+        record = json.loads(record_path.read_text())
+        if config.ablation.report and record["launched"] + record["skipped"] > 0:
+            try:
+                from ablate.report import report_sweep
+
+                report_sweep(sweep_dir, record["tracking_uri"], record["parent_run_id"])
+                print((sweep_dir / "report.md").read_text())
+                print(f"Report files: {sweep_dir}/report.md, report.html, report.csv, *.png")
+            except Exception as error:  # the report must not hide the sweep's own outcome
+                print(
+                    f"ablate: no report for sweep {record['sweep_id']}: "
+                    f"{type(error).__name__}: {error}",
+                    file=sys.stderr,
+                )
+        if record["failed"]:
+            sys.exit(1)

@@ -1,0 +1,303 @@
+"""`hydra/sweeper=ablate`: the control-variable sweeper.
+
+`python -m ablate -m swa=on,off smoothing=0,0.1` runs the baseline once and one arm per
+non-baseline value (`ablation.design=ofat`; also `loo` and `factorial`), every arm with the
+same `ablation.seeds` seeds as the baseline. Before anything trains it composes and validates
+every arm, checks that each differs from the baseline only in the keys it declares (the
+confound guard), and prints the plan. Runs are children of one MLflow parent run; running
+the same command again resumes: FINISHED runs are skipped, FAILED and KILLED ones rerun.
+`hydra/sweeper=basic` restores Hydra's Cartesian product.
+"""
+
+import json
+import logging
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+SWEEP_RECORD = "sweep.json"
+
+
+def _same_value(listed: str, baseline) -> bool:
+    if listed == str(baseline):
+        return True
+    try:
+        return float(listed) == float(baseline)
+    except (TypeError, ValueError):
+        return str(baseline).lower() == listed.lower() and listed.lower() in ("true", "false")
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _job_config(resolved_with_hydra: DictConfig) -> dict:
+    return OmegaConf.to_container(
+        OmegaConf.masked_copy(
+            resolved_with_hydra, [k for k in resolved_with_hydra if k != "hydra"]
+        ),
+        resolve=True,
+    )
+
+
+class AblateSweeper(Sweeper):
+    """Runs a baseline-relative ablation as Hydra jobs.
+
+    Args:
+        max_batch_size: jobs handed to the launcher at once (null: all). Defaults to null.
+        params: sweeps declared in a config (an experiment file), as `{knob: "a,b"}`; the
+            command line's overrides come after them. Defaults to none.
+    """
+
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None):
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
+        self.hydra_context = None
+        self.config = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
+        return self.hydra_context.config_loader.load_sweep_config(
+            master_config=self.config, sweep_overrides=list(overrides)
+        )
+
+    def _split(self, arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+        from ablate.errors import InputError
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        plain, knobs = [], {}
+        for override in parser.parse_overrides(arguments):
+            key = override.get_key_element()
+            if not override.is_sweep_override():
+                plain.append(f"{key}={override.get_value_element_as_str()}")
+            elif key == "seed":
+                raise InputError(
+                    "`seed` cannot be swept: every arm must run with the same seeds as the "
+                    f"baseline. Received: {override.input_line}. Use "
+                    "ablation.seeds=N for N paired seeds (seed, seed+1, ...)."
+                )
+            elif not override.is_discrete_sweep():
+                raise InputError(
+                    f"`{key}` must be swept over a list of values. Received: "
+                    f"{override.input_line}. List them: {key}=a,b,c."
+                )
+            else:
+                knobs[key] = list(override.sweep_string_iterator())
+        return plain, knobs
+
+    def _baseline_values(self, base: DictConfig, knobs) -> dict[str, str]:
+        choices = base.hydra.runtime.choices
+        declared = base.ablation.baseline
+        values = {}
+        for knob, listed in knobs.items():
+            if knob in declared:
+                current = declared[knob]
+            elif knob in choices:
+                current = choices[knob]
+            else:
+                current = OmegaConf.select(base, knob, default=None)
+            values[knob] = next((v for v in listed if _same_value(v, current)), str(current))
+        return values
+
+    def sweep(self, arguments: list[str]):
+        from ablate.errors import InputError
+
+        try:
+            return self._sweep(arguments)
+        except InputError as error:
+            print(f"ablate: error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    def _sweep(self, arguments: list[str]):
+        from ablate.config import validate
+        from ablate.errors import InputError
+        from ablate.run_record import config_hash
+        from ablate.sweep.guard import allowed_prefixes, unexpected_differences
+        from ablate.sweep.plan import format_plan, make_plan
+
+        declared = [f"{knob}={values}" for knob, values in self.params.items()]
+        plain, knobs = self._split(declared + list(arguments))
+        base = self._compose(plain)
+        ablation = base.ablation
+        baseline = self._baseline_values(base, knobs)
+        try:
+            arms = make_plan(
+                knobs, baseline, ablation.design, OmegaConf.to_container(ablation.full)
+            )
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        seeds = [base.seed + i for i in range(ablation.seeds)]
+
+        reference = None
+        details = []  # (arm, config hash, changed keys)
+        for arm in arms:
+            composed = self._compose(plain + arm.overrides())
+            job = _job_config(composed)
+            try:
+                validate(OmegaConf.create(job))
+            except InputError as error:
+                raise InputError(f"arm {arm.label}: {error}") from None
+            if reference is None:
+                reference = job
+            prefixes = [
+                p
+                for knob in arm.settings
+                for p in allowed_prefixes(knob, OmegaConf.to_container(ablation.declared))
+            ]
+            unexpected = unexpected_differences(reference, job, prefixes)
+            if unexpected:
+                raise InputError(
+                    f"arm {arm.label} changes keys it does not declare, so its delta would mix "
+                    f"causes: {'; '.join(unexpected)}. Received: {arm.label}. Make the option "
+                    "change only its own node, or declare the keys in ablation.declared."
+                )
+            changed = [d.split(":")[0] for d in unexpected_differences(reference, job, [])]
+            details.append((arm, config_hash(job), changed))
+
+        store = self._open_store(base)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        estimates = {h: store.mean_duration_s(h) if store else None for _, h, _ in details}
+        plan_text = format_plan(details, seeds, ablation.design, estimates)
+        print(plan_text)
+        if ablation.dry_run:
+            print("ablation.dry_run=true: nothing was run.")
+            return []
+        return self._run(base, plain, details, seeds, store, sweep_dir, plan_text)
+
+    def _open_store(self, base: DictConfig):
+        if base.tracking.backend != "mlflow":
+            return None
+        from ablate.sweep.store import SweepStore
+
+        return SweepStore(base.tracking)
+
+    def _run(self, base, plain, details, seeds, store, sweep_dir, plan_text):
+        from ablate.run_record import config_hash
+        from ablate.sweep.plan import paired_runs
+
+        ablation = base.ablation
+        key_material = json.dumps(
+            [
+                ablation.design,
+                seeds,
+                [(arm.label, h) for arm, h, _ in details],
+                config_hash(_job_config(base)),
+            ]
+        )
+        import hashlib
+
+        sweep_key = hashlib.sha256(key_material.encode()).hexdigest()[:16]
+        if not ablation.resume:
+            sweep_key += "-" + uuid.uuid4().hex[:8]
+        sweep_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{sweep_key[:6]}"
+        parent_run_id, finished, skipped = None, {}, []
+        if store is not None:
+            try:
+                parent_run_id, sweep_id = store.open_parent(
+                    sweep_key, sweep_id, {"ablate.design": ablation.design}
+                )
+            except RuntimeError as error:
+                from ablate.errors import InputError
+
+                raise InputError(str(error)) from None
+            store.log_text(parent_run_id, plan_text, "plan.md")
+            children = store.children(parent_run_id)
+            killed = store.kill_stale(children)
+            if killed:
+                print(f"Marked {killed} stale RUNNING run(s) of sweep {sweep_id} as KILLED.")
+            finished = {
+                (r.data.tags.get("ablate.config_hash"), r.data.tags.get("ablate.seed")): r
+                for r in children
+                if r.info.status == "FINISHED"
+            }
+            store.supersede([r for r in children if r.info.status != "FINISHED"])
+
+        jobs, labels = [], []
+        for arm, arm_hash, _ in details:
+            knobs_json = json.dumps(arm.settings)
+            for _, seed in paired_runs([arm], seeds):
+                done = finished.get((arm_hash, str(seed)))
+                if done is not None:
+                    skipped.append(done)
+                    continue
+                labels.append((arm.label, seed))
+                jobs.append(
+                    plain
+                    + arm.overrides()
+                    + [
+                        f"seed={seed}",
+                        f"ablation.sweep_id={sweep_id}",
+                        f"ablation.parent_run_id={parent_run_id or 'null'}",
+                        f"ablation.arm={_quoted(arm.label)}",
+                        f"ablation.role={arm.role}",
+                        f"ablation.factor={_quoted(arm.factor)}",
+                        f"ablation.value={_quoted(arm.value)}",
+                        f"ablation.knobs={_quoted(knobs_json)}",
+                    ]
+                )
+        if skipped:
+            print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
+            self._restore_skipped(store, skipped, sweep_dir)
+        print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
+
+        returns, failures = [], []
+        size = self.max_batch_size or len(jobs) or 1
+        for start in range(0, len(jobs), size):
+            batch = jobs[start : start + size]
+            self.validate_batch_is_legal(batch)
+            results = self.launcher.launch(batch, initial_job_idx=start)
+            for (label, seed), result in zip(labels[start : start + size], results, strict=True):
+                if result.status == JobStatus.FAILED:
+                    error = result._return_value
+                    failures.append(
+                        {"arm": label, "seed": seed, "error": f"{type(error).__name__}: {error}"}
+                    )
+            returns.append(results)
+
+        if store is not None:
+            store.close_parent(parent_run_id, failed=bool(failures))
+        record = {
+            "sweep_id": sweep_id,
+            "parent_run_id": parent_run_id,
+            "tracking_uri": store.uri if store else None,
+            "launched": len(jobs),
+            "skipped": len(skipped),
+            "failed": failures,
+        }
+        (sweep_dir / SWEEP_RECORD).write_text(json.dumps(record, indent=2))
+        print(
+            f"Sweep {sweep_id}: {len(jobs) - len(failures)} finished, {len(failures)} failed, "
+            f"{len(skipped)} skipped (already finished)."
+        )
+        for failure in record["failed"]:
+            print(f"  FAILED {failure['arm']} seed={failure['seed']}: {failure['error']}")
+        return returns
+
+    @staticmethod
+    def _restore_skipped(store, runs, sweep_dir: Path) -> None:
+        """Copies each skipped run's metrics.json into the sweep folder, for folder reports."""
+        for run in runs:
+            target = sweep_dir / "resumed" / run.info.run_id
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                store.client.download_artifacts(run.info.run_id, "metrics.json", str(target))
+            except Exception as error:  # an artifact store that is gone must not stop a sweep
+                log.warning("could not restore metrics.json of run %s: %s", run.info.run_id, error)

@@ -1,0 +1,28 @@
+"""Hydra configs of the plugins: `hydra/sweeper=ablate` and `hydra/launcher=ablate_process`."""
+
+import dataclasses
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclasses.dataclass
+class AblateSweeperConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.ablate_sweeper.AblateSweeper"
+    max_batch_size: int | None = None
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="ablate", node=AblateSweeperConf, provider="ablate"
+)
+
+
+@dataclasses.dataclass
+class FreshProcessLauncherConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.fresh_process_launcher.FreshProcessLauncher"
+    n_jobs: int = 1
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="ablate_process", node=FreshProcessLauncherConf, provider="ablate"
+)
