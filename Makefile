@@ -12,8 +12,8 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install ablate with its dev tools
 
-demo: setup  ## the main job: one tracked baseline run on bundled MNIST
-	$(PYTHON) -m ablate
+demo: setup  ## the main job: an ablation study (SWA, label smoothing) on bundled MNIST, with its report
+	$(PYTHON) -m ablate -m experiment=swa_smoothing
 
 test: setup  ## the whole suite, slow tests included (what CI runs)
 	$(PYTHON) -m pytest

@@ -9,6 +9,7 @@ the same command again resumes: FINISHED runs are skipped, FAILED and KILLED one
 `hydra/sweeper=basic` restores Hydra's Cartesian product.
 """
 
+import hashlib
 import json
 import logging
 import sys
@@ -190,6 +191,7 @@ class AblateSweeper(Sweeper):
         return SweepStore(base.tracking)
 
     def _run(self, base, plain, details, seeds, store, sweep_dir, plan_text):
+        from ablate.errors import InputError
         from ablate.run_record import config_hash
         from ablate.sweep.plan import paired_runs
 
@@ -202,8 +204,6 @@ class AblateSweeper(Sweeper):
                 config_hash(_job_config(base)),
             ]
         )
-        import hashlib
-
         sweep_key = hashlib.sha256(key_material.encode()).hexdigest()[:16]
         if not ablation.resume:
             sweep_key += "-" + uuid.uuid4().hex[:8]
@@ -215,8 +215,6 @@ class AblateSweeper(Sweeper):
                     sweep_key, sweep_id, {"ablate.design": ablation.design}
                 )
             except RuntimeError as error:
-                from ablate.errors import InputError
-
                 raise InputError(str(error)) from None
             store.log_text(parent_run_id, plan_text, "plan.md")
             children = store.children(parent_run_id)
