@@ -8,6 +8,7 @@ from pathlib import Path
 
 # Keras reads KERAS_HOME once, at import: point it away from ~/.keras before anything imports it.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="ablate-tests-keras-")
+os.environ["ABLATE_CACHE_DIR"] = tempfile.mkdtemp(prefix="ablate-tests-cache-")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
