@@ -19,6 +19,21 @@ import ablate
 # Keys that do not change what is trained: where results go, the replicate's seed, the sweep.
 UNHASHED_KEYS = ("seed", "tracking", "ablation")
 LIBRARIES = ("tensorflow", "keras", "mlflow", "hydra-core", "numpy")
+# What every run logs: per epoch (MLflow step = epoch), and once at the end.
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
+FINAL_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "test_macro_f1",
+    "test_balanced_accuracy",
+    "test_ece",
+    "train_time_s",
+    "first_epoch_time_s",
+    "steady_epoch_time_s",
+    "train_throughput",
+    "num_params",
+    "peak_rss_mb",
+)
 
 
 def resolved_dict(cfg: DictConfig) -> dict:

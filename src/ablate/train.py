@@ -12,8 +12,7 @@ from ablate.errors import DivergedError
 from ablate.evaluation import classification_metrics
 from ablate.optimization import build_optimizer
 from ablate.prepare import PreparedData
-
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
+from ablate.run_record import EPOCH_METRICS
 
 
 class EpochClock(keras.callbacks.Callback):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.errors import InputError
-from ablate.report.frame import EPOCH_METRICS, FINISHED, KNOB_PREFIX, make_frame
+from ablate.report.frame import FINISHED, KNOB_PREFIX, make_frame
+from ablate.run_record import EPOCH_METRICS
 
 SWEEP_KIND = "sweep"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"

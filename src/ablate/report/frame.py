@@ -16,6 +16,7 @@ import math
 import pandas as pd
 
 from ablate.errors import InputError
+from ablate.run_record import FINAL_METRICS
 
 ID_COLUMNS = (
     "sweep_id",
@@ -30,21 +31,6 @@ ID_COLUMNS = (
     "error",
     "config_hash",
 )
-FINAL_METRICS = (
-    "test_accuracy",
-    "test_loss",
-    "test_macro_f1",
-    "test_balanced_accuracy",
-    "test_ece",
-    "train_time_s",
-    "first_epoch_time_s",
-    "steady_epoch_time_s",
-    "train_throughput",
-    "num_params",
-    "peak_rss_mb",
-)
-# Logged once per epoch (MLflow step = epoch): never final metrics.
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
 HISTORY_COLUMNS = ("history.val_accuracy", "history.epoch_time_s")
 KNOB_PREFIX = "knob."
 FINISHED = "FINISHED"
