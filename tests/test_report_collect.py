@@ -14,7 +14,7 @@ from ablate.errors import InputError
 from ablate.report import SweepNotFoundError, report_sweep, runs_from_dir, runs_from_mlflow
 from ablate.report.__main__ import main
 from ablate.report.frame import FINAL_METRICS, ID_COLUMNS
-from test_report_support import demo_records, write_sweep
+from test_report_support import demo_records, sweep_tags, write_sweep
 
 OLD, NEW = "20261124-090000-aaaa", "20261125-120501-ab12"
 
@@ -103,18 +103,10 @@ def _fill_store(uri: str, artifacts) -> dict[str, str]:
         )
         parents[sweep_id] = parent.info.run_id
         for record in demo_records():
-            knobs = {k.removeprefix("knob."): v for k, v in record.items() if k.startswith("knob.")}
             tags = {
+                **sweep_tags(record),
                 "mlflow.parentRunId": parent.info.run_id,
                 "ablate.sweep_id": sweep_id,
-                "ablate.arm": record["arm"],
-                "ablate.role": record["role"],
-                "ablate.factor": record["factor"],
-                "ablate.value": record["value"],
-                "ablate.design": record["design"],
-                "ablate.knobs": json.dumps(knobs),
-                "ablate.seed": str(record["seed"]),
-                "ablate.config_hash": record["config_hash"],
             }
             if record["error"]:
                 tags["ablate.error"] = record["error"]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ablate.report.frame import make_frame
+from ablate.run_record import FINAL_METRICS
 
 KNOBS = {"swa": "off", "smoothing": "0.0"}
 
@@ -67,42 +68,32 @@ def paired(arm: str, baseline: list[float], arm_values: list[float], **kwargs) -
     ]
 
 
+def sweep_tags(record: dict) -> dict[str, str]:
+    """The `ablate.*` tags the sweeper gives the run that `record` describes."""
+    knobs = {k.removeprefix("knob."): v for k, v in record.items() if k.startswith("knob.")}
+    return {
+        "ablate.sweep_id": record["sweep_id"],
+        "ablate.arm": record["arm"],
+        "ablate.role": record["role"],
+        "ablate.factor": record["factor"],
+        "ablate.value": record["value"],
+        "ablate.design": record["design"],
+        "ablate.knobs": json.dumps(knobs),
+        "ablate.seed": str(record["seed"]),
+        "ablate.config_hash": record["config_hash"],
+    }
+
+
 def write_sweep(folder: Path, records: list[dict]) -> Path:
     """Writes each record as `<folder>/<job>/metrics.json`, as a sweep's jobs do."""
-    metric_names = (
-        "test_accuracy",
-        "test_loss",
-        "test_macro_f1",
-        "test_balanced_accuracy",
-        "test_ece",
-        "train_time_s",
-        "first_epoch_time_s",
-        "steady_epoch_time_s",
-        "train_throughput",
-        "num_params",
-        "peak_rss_mb",
-    )
     for job, record in enumerate(records):
-        knobs = {k.removeprefix("knob."): v for k, v in record.items() if k.startswith("knob.")}
-        tags = {
-            "ablate.sweep_id": record["sweep_id"],
-            "ablate.arm": record["arm"],
-            "ablate.role": record["role"],
-            "ablate.factor": record["factor"],
-            "ablate.value": record["value"],
-            "ablate.design": record["design"],
-            "ablate.knobs": json.dumps(knobs),
-            "ablate.seed": str(record["seed"]),
-            "ablate.config_hash": record["config_hash"],
-            "mlflow.runId": record["run_id"],
-            "ablate.version": "0.1.0",
-        }
+        tags = {**sweep_tags(record), "mlflow.runId": record["run_id"], "ablate.version": "0.1.0"}
         content = {
             "status": record["status"],
             "error": record["error"],
             "tags": tags,
             "dataset": {"name": "digits"},
-            "metrics": {k: record[k] for k in metric_names if record.get(k) is not None},
+            "metrics": {k: record[k] for k in FINAL_METRICS if record.get(k) is not None},
             "history": {
                 "val_accuracy": record.get("history.val_accuracy", []),
                 "epoch_time_s": record.get("history.epoch_time_s", []),
