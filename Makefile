@@ -2,7 +2,10 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint format bench ui clean
+# Debian packages with offline data: WordNet 3.0 (augment=eda without a synonyms file).
+SYSTEM_PACKAGES := wordnet-base wordnet-sense-index
+
+.PHONY: setup system-packages demo test test-fast lint format bench ui clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -10,7 +13,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv and install ablate with its dev tools
+# With apt-get and root (or sudo) the packages are installed; elsewhere it says what is missing.
+$(VENV)/.system-packages: | $(VENV)/.installed
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "note: install $(SYSTEM_PACKAGES) (WordNet 3.0) for augment=eda without a synonyms file"; fi
+	touch $@
+
+system-packages: $(VENV)/.system-packages  ## Debian packages with offline data (WordNet)
+
+setup: $(VENV)/.installed $(VENV)/.system-packages  ## create .venv, install ablate, its dev tools and data packages
 
 demo: setup  ## the main job: an ablation study (SWA, label smoothing) on bundled MNIST, with its report
 	$(PYTHON) -m ablate -m experiment=swa_smoothing
@@ -24,6 +39,7 @@ test-fast: setup  ## the suite without tests marked slow
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -32,7 +48,8 @@ format: setup
 bench: setup  ## wall time and memory of ablate vs a bare Keras script
 	$(PYTHON) benchmarks/overhead.py
 
-ui: setup  ## browse the runs of ./mlflow.db at http://127.0.0.1:5000
+ui: setup  ## browse the runs of ./mlflow.db at http://127.0.0.1:5000 (store created under its lock)
+	$(PYTHON) -c "from ablate.tracking import open_client; open_client('sqlite:///mlflow.db')"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1
 
 clean:

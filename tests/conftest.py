@@ -22,8 +22,7 @@ def compose(*overrides: str):
     """Composes `conf/config.yaml` with `overrides`, as `python -m ablate` would."""
     import hydra
 
-    from ablate.config import register_schemas
-    from ablate.paths import config_dir
+    from ablate.config import config_dir, register_schemas
 
     register_schemas()
     with hydra.initialize_config_dir(str(config_dir()), version_base="1.3"):

@@ -1,10 +1,27 @@
 """Every config option composes and validates; bad input fails in one line before training."""
 
+import dataclasses
+
 import pytest
 import yaml
 
-from ablate.config import validate
+from ablate.config import (
+    BALANCE_METHODS,
+    DATA_SOURCES,
+    MODELS,
+    RESAMPLING,
+    RULES,
+    SCHEMAS,
+    TRACKING_BACKENDS,
+    check_knob,
+    config_hash,
+    flatten,
+    resolved_dict,
+    validate,
+    validate_for_data,
+)
 from ablate.errors import InputError
+from ablate.validation import IMAGE_AUGMENTATIONS, MODALITY_OF_SOURCE, SMOTE_METHODS
 from conftest import REPO, compose, run_cli
 
 # Options whose source needs a file: a placeholder path lets them compose and validate.
@@ -53,6 +70,133 @@ def test_every_option_composes_and_validates(group, option):
         assert selected.enabled == (option == "on")
 
 
+def option_names(group: str) -> set[str]:
+    return {option for g, option in OPTIONS if g == group}
+
+
+def test_option_lists_name_the_option_files():
+    assert set(DATA_SOURCES) == option_names("data") >= set(MODALITY_OF_SOURCE)
+    assert set(MODELS) == option_names("model")
+    assert {"none", *IMAGE_AUGMENTATIONS, "eda"} == option_names("augment")
+    assert set(BALANCE_METHODS) == option_names("balance") > set(SMOTE_METHODS)
+    assert RESAMPLING == ("oversample", "smote", "undersample", "smote_undersample")
+    assert set(TRACKING_BACKENDS) == option_names("tracking")
+
+
+@pytest.mark.parametrize("group, option", OPTIONS)
+def test_every_option_file_lists_every_field_of_its_schema(group, option):
+    text = (REPO / "conf" / group / f"{option}.yaml").read_text()
+    assert text.startswith("# ")  # what the option is, for docs/knobs.md
+    values = yaml.safe_load(text)
+    (extends,) = values.pop("defaults")
+    schema = SCHEMAS[group][extends.removeprefix(f"/schema/{group}/").removesuffix("@_here_")]
+    assert list(values) == [field.name for field in dataclasses.fields(schema)]
+
+
+def test_every_field_says_what_it_does():
+    nodes = {node for named in SCHEMAS.values() for node in named.values()}
+    for node in nodes:
+        for field in dataclasses.fields(node):
+            assert field.metadata.get("help"), f"{node.__name__}.{field.name} has no help"
+
+
+# What each key allows, in the words of its error message (`must be ...`), pinned.
+ALLOWED = {
+    "training.epochs": "an integer >= 1",
+    "training.batch_size": "an integer >= 1",
+    "smoothing": "in [0, 1)",
+    "accumulation": "an integer >= 1 (1 = no gradient accumulation)",
+    "seed": "an integer >= 0",
+    "optimizer.learning_rate": "> 0",
+    "optimizer.momentum": "in [0, 1)",
+    "optimizer.weight_decay": ">= 0",
+    "schedule.alpha": "in [0, 1] (the final fraction of the rate)",
+    "schedule.warmup": "in [0, 1) (a fraction of all optimizer updates)",
+    "model.dropout": "in [0, 1)",
+    "model.alpha": "> 0 (the width multiplier)",
+    "model.bn_momentum": "in [0, 1)",
+    "model.min_size": ">= 32 (MobileNetV3's smallest input)",
+    "model.max_tokens": "an integer >= 3",
+    "model.kernel_size": "an integer >= 1",
+    "model.sequence_length": "an integer >= 1",
+    "model.embedding_dim": "an integer >= 1",
+    "model.filters": "a non-empty list of integers >= 1",
+    "model.hidden_units": "a non-empty list of integers >= 1",
+    "model.weights": "one of [None, 'imagenet']",
+    "data.name": f"one of {list(DATA_SOURCES)}",
+    "data.val_fraction": "in (0, 1)",
+    "data.test_fraction": "in (0, 1)",
+    "data.image_size": "null or an integer >= 1",
+    "data.imbalance": ">= 1 (1 = the data as it is)",
+    "data.color_mode": "one of ['rgb', 'grayscale']",
+    "data.dataset": "one of ['mnist', 'fashion_mnist', 'cifar10', 'cifar100']",
+    "augment.factor": "in [0, 1]",
+    "augment.num_ops": "an integer >= 1",
+    "augment.alpha": "> 0",
+    "augment.num_chains": "an integer >= 1",
+    "augment.chain_depth": "an integer >= 1",
+    "augment.alpha_sr": "in [0, 1]",
+    "augment.alpha_ri": "in [0, 1]",
+    "augment.alpha_rs": "in [0, 1]",
+    "augment.p_rd": "in [0, 1]",
+    "augment.num_aug": "an integer >= 0",
+    "balance.k_neighbors": "an integer >= 1",
+    "balance.smote_ratio": "in (0, 1]",
+    "balance.undersample_ratio": "in (0, 1]",
+    "attention.heads": "an integer >= 1",
+    "attention.key_dim": "an integer >= 1",
+    "swa.learning_rate": "null or > 0",
+    "swa.frequency": "an integer >= 1 (epochs between snapshots)",
+    "ema.momentum": "in [0, 1)",
+    "ema.overwrite_frequency": "null or an integer >= 1",
+    "tracking.backend": "one of ['mlflow', 'none']",
+    "ablation.design": "one of ['ofat', 'loo', 'factorial']",
+    "ablation.seeds": "an integer >= 1 (paired seeds per arm)",
+}
+
+
+def test_each_key_allows_what_its_message_says():
+    checked = {key: rule.allowed for key, rule in RULES.items() if rule.test is not None}
+    assert {key: checked[key] for key in ALLOWED} == ALLOWED
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("training.epochs", 0),
+        ("training.epochs", 2.5),
+        ("training.epochs", True),
+        ("model.filters", []),
+        ("model.filters", [32, 0]),
+        ("data.image_size", 0),
+        ("smoothing", float("nan")),
+        ("data.name", "svhn"),
+    ],
+)
+def test_check_knob_refuses_in_the_words_of_validate(key, value):
+    with pytest.raises(InputError) as raised:
+        check_knob(key, value)
+    assert str(raised.value) == f"`{key}` must be {ALLOWED[key]}. Received: {key}={value}"
+
+
+@pytest.mark.parametrize("key, value", [("model.filters", [1]), ("data.image_size", None)])
+def test_check_knob_accepts_what_is_allowed(key, value):
+    check_knob(key, value)
+
+
+@pytest.mark.parametrize(
+    "modality, fix", [("tabular", "Use model=mlp."), ("text", "Use model=text_embedding.")]
+)
+def test_validate_for_data_refuses_convolutional_models_without_images(modality, fix):
+    with pytest.raises(InputError) as raised:
+        validate_for_data(compose("model=mobilenet_v3_small"), modality)
+    assert str(raised.value) == (
+        "`model=mobilenet_v3_small` cannot be combined with `data=mnist5k`: the model needs "
+        f"images and the data is {modality}. Received: model=mobilenet_v3_small with "
+        f"data=mnist5k. {fix}"
+    )
+
+
 def test_baseline_defaults():
     cfg = compose()
     assert (cfg.data.name, cfg.model.name, cfg.optimizer.name) == ("mnist5k", "small_cnn", "adam")
@@ -88,6 +232,11 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
         ("accumulation=0", "Received: accumulation=0"),
         ("data.imbalance=0.5", "`data.imbalance` must be >= 1"),
         ("swa=on swa.start=1.0", "`swa.start` must leave at least one epoch to average"),
+        ("swa=off swa.start=1.0", None),  # checked with swa=on only, as before
+        ("model=small_cnn model.filters=[]", "Received: model.filters=[]"),
+        ("model=mlp model.hidden_units=[64,0]", "Received: model.hidden_units=[64, 0]"),
+        ("data=keras data.dataset=svhn", "Received: data.dataset=svhn"),
+        ("attention=on model=mlp data=csv data.path=x", "`attention=on` cannot be combined"),
         ("schedule=cosine_warmup schedule.warmup=1.5", "Received: schedule.warmup=1.5"),
         ("augment=randaugment augment.num_ops=0", "Received: augment.num_ops=0"),
         ("balance=smote balance.k_neighbors=0", "Received: balance.k_neighbors=0"),
@@ -96,6 +245,9 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
     ],
 )
 def test_validate_rejects_out_of_range_values(override, message):
+    if message is None:
+        validate(compose(*override.split()))
+        return
     with pytest.raises(InputError) as raised:
         validate(compose(*override.split()))
     assert message in str(raised.value)
@@ -194,3 +346,21 @@ def test_every_experiment_composes_and_validates(experiment):
 def test_digits_quick_experiment_overrides_data_and_epochs():
     cfg = compose("experiment=digits_quick")
     assert (cfg.data.name, cfg.training.epochs) == ("digits", 8)
+
+
+def test_config_hash_ignores_seed_and_tracking_but_not_the_experiment():
+    base = config_hash(resolved_dict(compose()))
+    assert len(base) == 12
+    assert config_hash(resolved_dict(compose("seed=5"))) == base
+    assert config_hash(resolved_dict(compose("tracking=none"))) == base
+    assert config_hash(resolved_dict(compose("tracking.uri=sqlite:///x.db"))) == base
+    assert config_hash(resolved_dict(compose("smoothing=0.1"))) != base
+    assert config_hash(resolved_dict(compose("data=digits"))) != base
+
+
+def test_flatten_gives_dotted_keys():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": None,
+    }

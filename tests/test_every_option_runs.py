@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablate.job import run_job
+from ablate.run import run
 from conftest import REPO, compose
 
 FAST = ("training.epochs=1", "training.batch_size=16", "tracking=none")
@@ -96,6 +96,6 @@ def test_one_epoch_of_every_option_finishes(tmp_path, group, option):
     cfg = compose(*overrides, *FAST, f"{group}={option}")
     if option == "eda":
         cfg.augment.synonyms_path = str(tmp_path / "synonyms.txt")
-    metrics = run_job(cfg, tmp_path / "out", f"{group}={option}")
+    metrics = run(cfg, tmp_path / "out", f"{group}={option}")
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["num_params"] > 0 and metrics["train_time_s"] > 0

@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from ablate.paths import config_dir
+from ablate.config import config_dir
 from conftest import REPO
 
 
@@ -64,7 +64,7 @@ def test_a_wheel_carries_conf_and_runs_from_any_directory(tmp_path):
         [
             sys.executable,
             "-c",
-            "import ablate, ablate.paths as p; print(ablate.__file__); print(p.config_dir())",
+            "import ablate, ablate.config as c; print(ablate.__file__); print(c.config_dir())",
         ],
         cwd=tmp_path,
         env=env,

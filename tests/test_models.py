@@ -1,17 +1,40 @@
 """Model shapes and parameter counts as Keras reports them."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from ablate.errors import InputError
-from ablate.models import build_model
+from ablate.models import build_model, build_text_model
 from conftest import compose
 
 # Keras warns that ImageNet weights were trained at 224x224; they load at any size without a top.
 NOT_224 = pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square:UserWarning")
 ATTENTION = OmegaConf.create({"enabled": True, "heads": 2, "key_dim": 16})
+
+
+def match(*parts):
+    """A `pytest.raises` pattern matching the literal `parts` in this order."""
+    return ".*".join(re.escape(str(part)) for part in parts)
+
+
+def separable_texts(num_texts: int, seed: int = 0):
+    """Filler sentences holding one sentiment word: good/great (1) or bad/awful (0)."""
+    rng = np.random.default_rng(seed)
+    filler = "the movie was a film and it this plot actor story scene with of"
+    filler = filler.split()
+    texts, labels = [], []
+    for index in range(num_texts):
+        label = index % 2
+        words = [str(word) for word in rng.choice(filler, size=rng.integers(4, 9))]
+        cue = ("good", "great")[rng.integers(2)] if label else ("bad", "awful")[rng.integers(2)]
+        words.insert(int(rng.integers(len(words) + 1)), cue)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return np.array(texts, dtype=object), np.array(labels, dtype=np.int64)
 
 
 def mobilenet(**overrides):
@@ -60,8 +83,12 @@ def test_small_cnn_accepts_8x8_digits():
 
 
 def test_small_cnn_refuses_tabular_data():
-    with pytest.raises(InputError, match=r"`model=small_cnn` needs image data.*Use model=mlp"):
+    with pytest.raises(InputError) as error:
         build_model(compose().model, None, "tabular", (30,), 2, x_train=None)
+    assert str(error.value) == (
+        "`model=small_cnn` cannot be combined with `modality=tabular`: the model needs images "
+        "and the data is tabular. Received: model=small_cnn with modality=tabular. Use model=mlp."
+    )
 
 
 def test_mlp_normalizes_with_statistics_of_the_training_split():
@@ -130,8 +157,16 @@ def test_mobilenet_rescales_our_0_255_pixels_itself():
 
 
 def test_mobilenet_min_size_below_32_is_refused():
-    with pytest.raises(InputError, match=r"`model.min_size` must be at least 32.*min_size=16"):
+    with pytest.raises(InputError, match=r"`model.min_size` must be >= 32 .*min_size=16$"):
         build_model(mobilenet(min_size=16), None, "image", (8, 8, 1), 10, None)
+
+
+def test_mobilenet_weights_other_than_null_or_imagenet_are_refused():
+    with pytest.raises(InputError) as error:
+        build_model(mobilenet(weights="places"), None, "image", (32, 32, 3), 10, None)
+    assert str(error.value) == (
+        "`model.weights` must be one of [None, 'imagenet']. Received: model.weights=places"
+    )
 
 
 def test_mobilenet_sets_bn_momentum_on_every_batch_normalization_layer():
@@ -153,8 +188,8 @@ def test_mobilenet_refuses_tabular_and_text_data():
     for modality, fix in (("tabular", "mlp"), ("text", "text_embedding")):
         with pytest.raises(
             InputError,
-            match=rf"`model=mobilenet_v3_small` needs image data\. .*with {modality} data.*"
-            rf"Use model={fix}\.$",
+            match=rf"`model=mobilenet_v3_small` cannot be combined with `modality={modality}`: "
+            rf"the model needs images.*Use model={fix}\.$",
         ):
             build_model(mobilenet(), None, modality, (30,), 2, None)
 
@@ -173,7 +208,7 @@ def test_text_embedding_is_built_by_the_text_module():
     model = build_model(text_cfg, None, "text", (), 2, texts)
     assert model.name == "text_embedding"
     assert model.output_shape == (None, 2)
-    with pytest.raises(InputError, match=r"`attention=on` needs a convolutional model"):
+    with pytest.raises(InputError, match=r"`attention=on` cannot be combined with `model=text_"):
         build_model(text_cfg, ATTENTION, "text", (), 2, texts)
 
 
@@ -204,7 +239,8 @@ def test_attention_needs_a_convolutional_model():
     with pytest.raises(InputError) as error:
         build_model(compose("model=mlp").model, ATTENTION, "tabular", (30,), 2, x_train)
     assert str(error.value) == (
-        "`attention=on` needs a convolutional model. Received: attention=on with model=mlp. "
+        "`attention=on` cannot be combined with `model=mlp`: the block follows the last "
+        "convolutional stage and this model has none. Received: attention=on with model=mlp. "
         "Use model=small_cnn or model=mobilenet_v3_small, or attention=off."
     )
 
@@ -277,3 +313,70 @@ def test_mobilenet_learns_mnist5k_with_bn_momentum_0_9():
     model.fit(images[:4000], labels[:4000], epochs=4, batch_size=64, verbose=0)
     _, accuracy = model.evaluate(images[4000:], labels[4000:], batch_size=256, verbose=0)
     assert accuracy > 0.5  # chance is 0.1; with Keras' momentum 0.999 it stays near chance
+
+
+# -- build_text_model --------------------------------------------------------------------------
+
+
+def test_build_text_model_vocabulary_and_shapes():
+    x = np.array(["good film", "bad film", "a GOOD, good one"], dtype=object)
+    model = build_text_model(x, 3, sequence_length=5, embedding_dim=4)
+    vectorizer = model.get_layer("vectorize")
+    # padding, out-of-vocabulary, then the 5 distinct training words by frequency
+    assert vectorizer.get_vocabulary()[:3] == ["", "[UNK]", "good"]
+    assert sorted(vectorizer.get_vocabulary()[3:]) == ["a", "bad", "film", "one"]
+    assert model.output_shape == (None, 3)
+    assert model.get_layer("embed").input_dim == 7
+    probabilities = np.asarray(model(np.array(["good unseen words", "film"])))
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_build_text_model_caps_vocabulary():
+    x = np.array([f"word{i} word{i} common" for i in range(50)], dtype=object)
+    model = build_text_model(x, 2, max_tokens=10)
+    assert model.get_layer("vectorize").vocabulary_size() == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"max_tokens": 2}, "model.max_tokens=2"),
+        ({"sequence_length": 0}, "model.sequence_length=0"),
+        ({"embedding_dim": 1.5}, "model.embedding_dim=1.5"),
+        ({"dropout": 1.0}, "model.dropout=1.0"),
+        ({"num_classes": 1}, "num_classes=1"),
+    ],
+)
+def test_build_text_model_rejects_bad_arguments(kwargs, key):
+    arguments = {"num_classes": 2, **kwargs}
+    with pytest.raises(InputError, match=match(key)):
+        build_text_model(np.array(["a b"], dtype=object), **arguments)
+
+
+def test_build_text_model_rejects_non_text():
+    with pytest.raises(InputError, match=match("`x_train`", "float")):
+        build_text_model(np.zeros(3), 2)
+
+
+def test_build_text_model_learns_separable_texts_from_tf_data():
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x, y = separable_texts(200)
+    model = build_text_model(x, 2, embedding_dim=16)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x.astype(str), keras.utils.to_categorical(y, 2)))
+        .shuffle(len(x), seed=0)
+        .batch(32)
+    )
+    model.fit(dataset, epochs=5, shuffle=False, verbose=0)  # the dataset shuffles
+    x_new, y_new = separable_texts(100, seed=1)
+    predicted = model.predict(x_new, verbose=0).argmax(axis=1)
+    assert (predicted == y_new).mean() > 0.9

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
+from ablate.config import config_hash, resolved_dict
 from ablate.errors import InputError
-from ablate.tracking import Tracker
+from ablate.tracking import Tracker, run_tags
 from conftest import compose
 
 
@@ -60,3 +61,12 @@ def test_tracking_none_never_imports_mlflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_run_tags_carry_hash_seed_and_versions():
+    resolved = resolved_dict(compose("seed=3"))
+    tags = run_tags(resolved)
+    assert tags["ablate.config_hash"] == config_hash(resolved)
+    assert tags["ablate.seed"] == "3"
+    assert tags["keras.version"].startswith("3.")
+    assert {"tensorflow.version", "mlflow.version", "hydra-core.version"} <= set(tags)

@@ -7,15 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import hydra  # noqa: E402
 
-from ablate.config import register_schemas  # noqa: E402
-from ablate.job import run_from_cli  # noqa: E402
-from ablate.paths import config_dir  # noqa: E402
-from ablate.precheck import precheck  # noqa: E402
+from ablate.cli import precheck, run_from_cli  # noqa: E402
+from ablate.config import config_dir, register_schemas  # noqa: E402
 
 register_schemas()
-
-
-# The task function lives in an importable module so that launchers can pickle it by name.
 main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(
     run_from_cli
 )

@@ -18,3 +18,7 @@ class InputError(ValueError):
 
 class DivergedError(RuntimeError):
     """Training produced a NaN or infinite loss; the run is recorded FAILED ("diverged")."""
+
+
+class SweepNotFoundError(InputError):
+    """No sweep matches: an empty folder or store, or an unknown sweep id."""

@@ -19,7 +19,6 @@ from ablate.report.render import (
     figure_png,
     report_html,
     report_markdown,
-    report_sweep,
     write_report,
 )
 
@@ -30,7 +29,6 @@ __all__ = [
     "figure_png",
     "report_html",
     "report_markdown",
-    "report_sweep",
     "runs_from_dir",
     "runs_from_mlflow",
     "write_report",

@@ -6,6 +6,10 @@ Each technique the article makes a claim about is found in a sweep by its knob n
 only, with the technique on in one of the two and off in the other; the measured effect is
 always "with minus without" (negated for a leave-one-out arm, which removes it). Claimed
 accuracy gains ("+1-2 %") are read as percentage points. Figures: REFERENCES.md.
+
+A claim is judged only on an informative interval: at least 5 non-tied pairs, and an
+interval that excludes the other side (the claimed range for "below"/"above", 0 for
+"consistent"); anything else is "inconclusive".
 """
 
 import dataclasses
@@ -14,8 +18,15 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ablate.report.frame import FINISHED, baseline_arm, check_frame, knob_columns
-from ablate.report.stats import compare_arms
+from ablate.report.frame import arm_order, baseline_arm, check_frame, knob_columns
+from ablate.report.stats import (
+    MIN_NONTIED_PAIRS,
+    ROPE,
+    VERDICT_INACTIVE,
+    compare_arms,
+    pairs,
+    ratio_interval,
+)
 
 
 def _number(value: str) -> float:
@@ -142,59 +153,141 @@ def _interval(delta: float, low: float, high: float, unit: str, sign: int) -> st
     return f"{delta:+.2f} {unit} [{ci}]"
 
 
-def _relative(frame: pd.DataFrame, metric: str, arm: str, base: str, sign: int) -> str:
-    """Paired relative change of `metric`, with vs without the technique, in %."""
-    finished = frame[(frame["status"] == FINISHED) & frame[metric].notna()]
-    wide = finished.pivot_table(index="seed", columns="arm", values=metric, aggfunc="first")
-    if arm not in wide or base not in wide:
-        return "n/a"
-    both = wide[[arm, base]].dropna()
-    if both.empty:
-        return "n/a"
-    with_, without = (both[arm], both[base]) if sign > 0 else (both[base], both[arm])
-    return f"{100 * (with_.mean() / without.mean() - 1):+.1f} %"
+def _ratio(frame: pd.DataFrame, metric: str, arm: str, sign: int) -> tuple[int, ...]:
+    """Paired ratio of `metric`, with over without the technique: (pairs, ratio, low, high)."""
+    paired = pairs(frame, metric, arm)
+    with_, without = paired["arm"], paired["baseline"]
+    if sign < 0:  # a leave-one-out arm runs without the technique
+        with_, without = without, with_
+    return (len(paired), *ratio_interval(with_, without))
 
 
-def _assessment(low_pp: float, high_pp: float, claimed: tuple[float, float] | None) -> str:
+def _percent(ratio: float, low: float, high: float) -> str:
+    if math.isnan(ratio):
+        return "n/a"
+    ci = "n/a" if math.isnan(low) else f"{100 * (low - 1):+.1f}, {100 * (high - 1):+.1f}"
+    return f"{100 * (ratio - 1):+.1f} % [{ci}]"
+
+
+def _assessment(accuracy: pd.Series, sign: int, claimed: tuple[float, float] | None) -> str:
+    """Judges a claimed accuracy range by the paired interval, only when it is informative.
+
+    "below" / "above" need the interval to exclude the claimed range, "consistent" needs it
+    to exclude 0 (and overlap the range); all three need at least 5 non-tied pairs.
+    """
+    if accuracy["verdict"] == VERDICT_INACTIVE:
+        return VERDICT_INACTIVE
     if claimed is None:
         return "no figure claimed"
-    if math.isnan(low_pp):
-        return "n/a (no CI)"
+    if not accuracy["reliable"]:
+        return f"inconclusive (<{MIN_NONTIED_PAIRS} non-tied pairs)"
+    low, high = sorted((100 * sign * accuracy["delta_low"], 100 * sign * accuracy["delta_high"]))
     tolerance = 1e-9  # accuracies are sums of floats: 0.92 - 0.90 > 0.02
-    if high_pp < claimed[0] - tolerance:
+    if high < claimed[0] - tolerance:
         return f"below the claim (CI under +{claimed[0]:g} pp)"
-    if low_pp > claimed[1] + tolerance:
+    if low > claimed[1] + tolerance:
         return f"above the claim (CI over +{claimed[1]:g} pp)"
-    return "consistent with the claim"
+    if low > tolerance:
+        return "consistent with the claim (CI above 0, overlaps the claim)"
+    return "inconclusive (CI includes 0 and the claim)"
 
 
-def _speed(frame: pd.DataFrame, arm: str, sign: int) -> str:
-    """Judges a "faster" claim by the 95 % CI of the paired steady-epoch-time difference."""
-    row = compare_arms(frame, "steady_epoch_time_s").set_index("arm").loc[arm]
-    low, high = sorted((sign * row["delta_low"], sign * row["delta_high"]))
-    if math.isnan(low):
-        return "n/a (no CI of the epoch time)"
-    if high < 0:
-        return "faster: steady epochs take less time (CI below 0)"
-    if low > 0:
-        return "contradicted: steady epochs take longer (CI above 0)"
+def _speed(frame: pd.DataFrame, arm: str, sign: int, accuracy: pd.Series) -> str:
+    """Judges a "faster" claim by the paired ratio of steady epoch times, with over without."""
+    if accuracy["verdict"] == VERDICT_INACTIVE:
+        return VERDICT_INACTIVE
+    count, _, low, high = _ratio(frame, "steady_epoch_time_s", arm, sign)
+    if count < MIN_NONTIED_PAIRS or math.isnan(low):
+        return f"inconclusive (<{MIN_NONTIED_PAIRS} pairs of epoch times)"
+    if high < 1:
+        return "faster: steady epochs take less time (ratio CI below 1)"
+    if low > 1:
+        return "contradicted: steady epochs take longer (ratio CI above 1)"
     return "no detectable difference in steady epoch time"
 
 
-def claim_check(frame: pd.DataFrame) -> pd.DataFrame:
-    """Compares each claimed technique in the sweep with its measured effect.
+def _claimed_arms(frame: pd.DataFrame) -> list[dict]:
+    """The arms that measure a claim: arm, the claim's fields and the sign of "with - without".
 
-    For every arm that switches one claimed technique on or off relative to the baseline
-    (and for "everything together" when an arm differs from the baseline in every one of
-    at least two swept knobs), reports the claim, the literature's figure and the paired
-    effect of the technique on test accuracy ("with minus without", 95 % bootstrap CI),
-    plus the metrics that speak to that claim.
+    An arm measures a technique when it switches one claimed knob on or off relative to the
+    baseline; "everything together" is an arm that differs from the baseline in every one
+    of at least two swept knobs.
+    """
+    base = baseline_arm(frame)
+    knobs = knob_columns(frame)
+    base_row = frame[frame["arm"] == base].iloc[0]
+    swept = {k.removeprefix("knob.") for k in knobs if frame[k].nunique() > 1}
+    found = []
+    for arm in arm_order(frame)[1:]:
+        changed = _changed_knobs(frame[frame["arm"] == arm].iloc[0], base_row, knobs)
+        technique = _technique(changed)
+        if technique is not None:
+            claim, sign = technique
+            found.append(
+                {
+                    "arm": arm,
+                    "technique": claim.technique,
+                    "claimed": claim.claimed,
+                    "literature": claim.literature,
+                    "range_pp": claim.accuracy_range_pp,
+                    "sign": sign,
+                    "extras": claim.measures,
+                    "faster": claim.faster,
+                }
+            )
+        elif len(swept) >= 2 and set(changed) >= swept:
+            found.append(
+                {
+                    "arm": arm,
+                    "technique": "everything together",
+                    "claimed": OVERALL_CLAIMED,
+                    "literature": OVERALL_LITERATURE,
+                    "range_pp": OVERALL_RANGE_PP,
+                    "sign": 1,
+                    "extras": ("train_time_s",),
+                    "faster": False,
+                }
+            )
+    return found
+
+
+def claimed_effects(frame: pd.DataFrame) -> dict[str, float]:
+    """The smallest accuracy gain the article claims for each arm that measures a claim.
 
     Args:
         frame: the tidy table.
 
     Returns:
-        Columns `technique, arm, n_pairs, claimed, literature, effect, effect_low,
+        Arm -> the low end of the claimed range as a fraction (0.01 for "+1-2 %"), for the
+        arms whose technique comes with a claimed figure.
+    """
+    check_frame(frame)
+    return {
+        found["arm"]: found["range_pp"][0] / 100
+        for found in _claimed_arms(frame)
+        if found["range_pp"] is not None
+    }
+
+
+def claim_check(frame: pd.DataFrame, rope: float = ROPE) -> pd.DataFrame:
+    """Compares each claimed technique in the sweep with its measured effect.
+
+    For every arm that switches one claimed technique on or off relative to the baseline
+    (and for "everything together" when an arm differs from the baseline in every one of
+    at least two swept knobs), reports the claim, the literature's figure and the paired
+    effect of the technique on test accuracy ("with minus without", 95 % t interval, with
+    wins/ties/losses), plus the metrics that speak to that claim (times as paired ratios).
+
+    The assessment is "below / above / consistent with the claim" only when the interval is
+    informative (see `_assessment`), else "inconclusive"; an arm whose every pair is tied is
+    flagged "no effect: technique inactive?" instead of judged.
+
+    Args:
+        frame: the tidy table.
+        rope: half-width of the region of practical equivalence. Defaults to 0.005.
+
+    Returns:
+        Columns `technique, arm, n_pairs, ties, claimed, literature, effect, effect_low,
         effect_high, measured, assessment` (effects as fractions; `measured` in pp / %).
         Empty when the sweep varies no claimed technique.
 
@@ -202,71 +295,44 @@ def claim_check(frame: pd.DataFrame) -> pd.DataFrame:
         InputError: if the frame has no baseline.
     """
     check_frame(frame)
-    base = baseline_arm(frame)
-    comparisons = {"test_accuracy": compare_arms(frame).set_index("arm")}
-    knobs = knob_columns(frame)
-    base_row = frame[frame["arm"] == base].iloc[0]
+    comparisons = {"test_accuracy": compare_arms(frame, rope=rope).set_index("arm")}
     rows = []
-    for arm, accuracy in comparisons["test_accuracy"].iterrows():
-        arm_row = frame[frame["arm"] == arm].iloc[0]
-        changed = _changed_knobs(arm_row, base_row, knobs)
-        technique = _technique(changed)
-        swept = [k for k in knobs if frame[k].nunique() > 1]
-        if technique is not None:
-            claim, sign = technique
-            label, claimed, literature, target = (
-                claim.technique,
-                claim.claimed,
-                claim.literature,
-                claim.accuracy_range_pp,
-            )
-            extras = claim.measures
-        elif len(swept) >= 2 and set(changed) >= {k.removeprefix("knob.") for k in swept}:
-            label, claimed, literature, target = (
-                "everything together",
-                OVERALL_CLAIMED,
-                OVERALL_LITERATURE,
-                OVERALL_RANGE_PP,
-            )
-            sign, extras = 1, ("train_time_s",)
-        else:
-            continue
-        faster = technique is not None and technique[0].faster
+    for found in _claimed_arms(frame):
+        arm, sign = found["arm"], found["sign"]
+        accuracy = comparisons["test_accuracy"].loc[arm]
         effect, low, high = (sign * accuracy[c] for c in ("delta", "delta_low", "delta_high"))
         if sign < 0:
             low, high = high, low
-        parts = [
-            "acc. "
-            + _interval(
-                accuracy["delta"], accuracy["delta_low"], accuracy["delta_high"], "pp", sign
-            )
-        ]
-        for metric in extras:
+        counts = f"{int(accuracy['wins'])}/{int(accuracy['ties'])}/{int(accuracy['losses'])}"
+        delta = (accuracy[c] for c in ("delta", "delta_low", "delta_high"))
+        parts = [f"acc. {_interval(*delta, 'pp', sign)} (W/T/L {counts})"]
+        for metric in found["extras"]:
             name, unit = _LABELS[metric]
             if unit == "%":
-                parts.append(f"{name} {_relative(frame, metric, arm, base, sign)}")
-            else:
-                if metric not in comparisons:
-                    comparisons[metric] = compare_arms(frame, metric).set_index("arm")
-                other = comparisons[metric].loc[arm]
-                parts.append(
-                    f"{name} "
-                    + _interval(other["delta"], other["delta_low"], other["delta_high"], unit, sign)
-                )
+                parts.append(f"{name} {_percent(*_ratio(frame, metric, arm, sign)[1:])}")
+                continue
+            if metric not in comparisons:
+                comparisons[metric] = compare_arms(frame, metric, rope=rope).set_index("arm")
+            other = comparisons[metric].loc[arm]
+            parts.append(
+                f"{name} "
+                + _interval(other["delta"], other["delta_low"], other["delta_high"], unit, sign)
+            )
         rows.append(
             {
-                "technique": label,
+                "technique": found["technique"],
                 "arm": arm,
                 "n_pairs": int(accuracy["n_pairs"]),
-                "claimed": claimed,
-                "literature": literature,
+                "ties": int(accuracy["ties"]),
+                "claimed": found["claimed"],
+                "literature": found["literature"],
                 "effect": effect,
                 "effect_low": low,
                 "effect_high": high,
                 "measured": "; ".join(parts) + f" (N={int(accuracy['n_pairs'])})",
-                "assessment": _speed(frame, arm, sign)
-                if faster
-                else _assessment(100 * low, 100 * high, target),
+                "assessment": _speed(frame, arm, sign, accuracy)
+                if found["faster"]
+                else _assessment(accuracy, sign, found["range_pp"]),
             }
         )
     return pd.DataFrame(rows, columns=_CLAIM_COLUMNS)
@@ -276,6 +342,7 @@ _CLAIM_COLUMNS = [
     "technique",
     "arm",
     "n_pairs",
+    "ties",
     "claimed",
     "literature",
     "effect",

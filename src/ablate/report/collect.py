@@ -1,48 +1,51 @@
 """Reads a sweep into the tidy table, from its output folder or from the MLflow store.
 
-Both readers return the same columns (see `ablate.report.frame`). `runs_from_dir` never
-imports MLflow, so a report works from a folder alone.
+Both readers return the same columns (see `ablate.report.frame`) from the same records (a
+run's `metrics.json`). `runs_from_dir` never imports MLflow, so a report works from a folder
+alone; `runs_from_mlflow` reads the records through `ablate.tracking`.
 """
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from ablate.errors import InputError
+from ablate.errors import InputError, SweepNotFoundError
 from ablate.report.frame import FINISHED, KNOB_PREFIX, make_frame
-from ablate.run_record import EPOCH_METRICS
-
-SWEEP_KIND = "sweep"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-
-
-class SweepNotFoundError(InputError):
-    """No sweep matches: an empty folder or store, or an unknown sweep id."""
+from ablate.tracking import CONFIG_HASH_TAG, RUN_ID_TAG, SEED_TAG, sweep_tag
 
 
 def _identity(tags: dict, run_id: str, status: str, error: str | None) -> dict:
     """The identity columns and knob columns of one run, from its tags."""
     try:
-        knobs = json.loads(tags.get("ablate.knobs") or "{}")
+        knobs = json.loads(tags.get(sweep_tag("knobs")) or "{}")
     except json.JSONDecodeError:
         knobs = {}
     record = {
-        "sweep_id": tags.get("ablate.sweep_id", ""),
+        "sweep_id": tags.get(sweep_tag("sweep_id"), ""),
         "run_id": run_id,
-        "arm": tags.get("ablate.arm", ""),
-        "role": tags.get("ablate.role", "arm"),
-        "factor": tags.get("ablate.factor", ""),
-        "value": tags.get("ablate.value", ""),
-        "design": tags.get("ablate.design", ""),
-        "seed": int(tags.get("ablate.seed", 0)),
+        "arm": tags.get(sweep_tag("arm"), ""),
+        "role": tags.get(sweep_tag("role"), "arm"),
+        "factor": tags.get(sweep_tag("factor"), ""),
+        "value": tags.get(sweep_tag("value"), ""),
+        "design": tags.get(sweep_tag("design"), ""),
+        "seed": int(tags.get(SEED_TAG, 0)),
         "status": status,
         "error": error,
-        "config_hash": tags.get("ablate.config_hash", ""),
+        "config_hash": tags.get(CONFIG_HASH_TAG, ""),
     }
     record.update({f"{KNOB_PREFIX}{name}": str(value) for name, value in knobs.items()})
     return record
+
+
+def _row(tags: dict, run_id: str, record: dict) -> dict:
+    """One row of the tidy table from a run's record (a `metrics.json`, or read from MLflow)."""
+    row = _identity(tags, run_id, record.get("status") or "", record.get("error"))
+    row.update({k: v for k, v in (record.get("metrics") or {}).items() if _is_number(v)})
+    history = record.get("history") or {}
+    row["history.val_accuracy"] = history.get("val_accuracy") or []
+    row["history.epoch_time_s"] = history.get("epoch_time_s") or []
+    return row
 
 
 def _drop_superseded(records: list[dict]) -> list[dict]:
@@ -120,20 +123,10 @@ def runs_from_dir(sweep_dir: Path | str, sweep_id: str | None = None) -> pd.Data
                 f"Every `metrics.json` of a sweep must be a JSON object. Received: {path} "
                 f"({error}). Delete or repair that file."
             ) from None
-        if not tags.get("ablate.arm"):
+        if not tags.get(sweep_tag("arm")):
             continue
         relative = path.parent.relative_to(folder).as_posix()
-        row = _identity(
-            tags,
-            tags.get("mlflow.runId") or relative,
-            record.get("status") or "",
-            record.get("error"),
-        )
-        row.update({k: v for k, v in (record.get("metrics") or {}).items() if _is_number(v)})
-        history = record.get("history") or {}
-        row["history.val_accuracy"] = history.get("val_accuracy") or []
-        row["history.epoch_time_s"] = history.get("epoch_time_s") or []
-        records.append(row)
+        records.append(_row(tags, tags.get(RUN_ID_TAG) or relative, record))
     if not records:
         raise SweepNotFoundError(
             "`--from-dir` must be a sweep's output folder with its runs' `metrics.json` "
@@ -144,28 +137,6 @@ def runs_from_dir(sweep_dir: Path | str, sweep_id: str | None = None) -> pd.Data
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def default_tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI`, else the SQLite store `mlflow.db` in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def _search_all(client, experiment_ids: list[str], filter_string: str, order_by=None) -> list:
-    """Every run matching `filter_string`, across result pages."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=filter_string,
-            max_results=1000,
-            order_by=order_by,
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def runs_from_mlflow(
@@ -200,81 +171,10 @@ def runs_from_mlflow(
 
     >>> frame = runs_from_mlflow("sqlite:///mlflow.db")  # doctest: +SKIP
     """
-    uri = tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise SweepNotFoundError(
-            "`tracking_uri` must name an existing MLflow store. Received: "
-            f"tracking_uri={uri} (no such file). Run a sweep first, pass --tracking-uri, "
-            "or read a sweep folder with --from-dir."
-        )
-    from mlflow import MlflowClient
-    from mlflow.entities import ViewType
+    from ablate.tracking import read_sweep_runs
 
-    client = MlflowClient(tracking_uri=uri)
-    if experiment is None:
-        experiment_ids = [
-            e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
-        ]
-    else:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise SweepNotFoundError(
-                "`experiment` must name an experiment of the store. Received: "
-                f"experiment={experiment} (store {uri})."
-            )
-        experiment_ids = [found.experiment_id]
-    parent_filter = f"tags.`ablate.kind` = '{SWEEP_KIND}'"
-    if sweep_id is not None:
-        parent_filter += f" and tags.`ablate.sweep_id` = '{_quote(sweep_id)}'"
-    parents = _search_all(
-        client, experiment_ids, parent_filter, order_by=["attributes.start_time DESC"]
-    )
-    if not parents:
-        if sweep_id is None:
-            raise SweepNotFoundError(
-                f"No sweep found in the MLflow store {uri}"
-                + (f" (experiment {experiment})" if experiment else "")
-                + ". Received: no run tagged ablate.kind=sweep. Run one with "
-                "`python -m ablate -m ...`, or pass --tracking-uri or --from-dir."
-            )
-        known = sorted(
-            {
-                p.data.tags.get("ablate.sweep_id", "")
-                for p in _search_all(client, experiment_ids, f"tags.`ablate.kind` = '{SWEEP_KIND}'")
-            }
-        )
-        raise SweepNotFoundError(
-            f"`sweep` must name a sweep of the store {uri}. Received: sweep={sweep_id} "
-            f"(known: {', '.join(known) or 'none'})."
-        )
-    chosen = parents[0].data.tags.get("ablate.sweep_id", "")
-    children = _search_all(
-        client,
-        experiment_ids,
-        f"tags.`ablate.sweep_id` = '{_quote(chosen)}' and tags.`ablate.arm` != ''",
-    )
-    children = [
-        run
-        for run in children
-        if run.data.tags.get("ablate.kind") != SWEEP_KIND
-        and run.data.tags.get("ablate.superseded") != "true"
+    records = [
+        _row(record["tags"], record["run_id"], record)
+        for record in read_sweep_runs(tracking_uri, sweep_id, experiment)
     ]
-    if not children:
-        raise SweepNotFoundError(
-            f"Sweep {chosen} in the MLflow store {uri} has no runs yet. Received: a parent run "
-            "without child runs tagged ablate.arm."
-        )
-    records = []
-    for run in children:
-        tags = run.data.tags
-        row = _identity(tags, run.info.run_id, run.info.status, tags.get("ablate.error"))
-        row.update({k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS})
-        for name in ("val_accuracy", "epoch_time_s"):
-            history = client.get_metric_history(run.info.run_id, name)
-            row[f"history.{name}"] = [m.value for m in sorted(history, key=lambda m: m.step)]
-        records.append(row)
     return make_frame(_drop_superseded(records))
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")

@@ -16,7 +16,7 @@ import math
 import pandas as pd
 
 from ablate.errors import InputError
-from ablate.run_record import FINAL_METRICS
+from ablate.metrics import FINAL_METRICS
 
 ID_COLUMNS = (
     "sweep_id",
@@ -149,3 +149,32 @@ def arm_order(frame: pd.DataFrame) -> list[str]:
     """Returns the arms in the order they first appear, the baseline first."""
     base = baseline_arm(frame)
     return [base, *[arm for arm in dict.fromkeys(frame["arm"]) if arm != base]]
+
+
+def run_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts each arm's finished, failed and missing runs.
+
+    A sweep runs every arm with every seed, so the expected runs are arms x seeds, where the
+    seeds are every seed that appears anywhere in the sweep. A run that never wrote a result
+    has no row at all: it is counted as missing (a seed whose runs of this arm all failed
+    counts as failed, not missing).
+
+    Args:
+        frame: the tidy table.
+
+    Returns:
+        One row per arm (baseline first) with `arm, runs_finished, runs_failed, runs_missing`.
+    """
+    seeds = set(frame["seed"])
+    rows = []
+    for arm in arm_order(frame):
+        runs = frame[frame["arm"] == arm]
+        rows.append(
+            {
+                "arm": arm,
+                "runs_finished": int((runs["status"] == FINISHED).sum()),
+                "runs_failed": int((runs["status"] != FINISHED).sum()),
+                "runs_missing": len(seeds - set(runs["seed"])),
+            }
+        )
+    return pd.DataFrame(rows, columns=["arm", "runs_finished", "runs_failed", "runs_missing"])

@@ -14,9 +14,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ablate.report.frame import FINISHED, arm_order, baseline_arm, check_frame
-from ablate.report.stats import compare_arms
+from ablate.report.stats import (
+    BETTER,
+    BETTER_NEGLIGIBLE,
+    EQUIVALENT,
+    ROPE,
+    WORSE,
+    WORSE_NEGLIGIBLE,
+    compare_arms,
+)
 
-VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red"}
+VERDICT_COLORS = {
+    BETTER: "tab:green",
+    BETTER_NEGLIGIBLE: "tab:olive",
+    WORSE: "tab:red",
+    WORSE_NEGLIGIBLE: "tab:orange",
+    EQUIVALENT: "tab:blue",
+}
 BASELINE_COLOR = "black"
 
 
@@ -48,23 +62,27 @@ def _arm_colors(arms: list[str], base: str) -> dict[str, str]:
     return {base: BASELINE_COLOR} | {arm: palette(i % 10) for i, arm in enumerate(others)}
 
 
-def forest(frame: pd.DataFrame, metric: str = "test_accuracy") -> Figure:
-    """Forest plot: each arm's paired mean difference to the baseline with its 95 % CI.
+def forest(frame: pd.DataFrame, metric: str = "test_accuracy", rope: float = ROPE) -> Figure:
+    """Forest plot: each arm's paired mean difference to the baseline with its 95 % t CI.
 
-    One errorbar per arm with at least one pair (hollow marker, no bar, when one pair
-    gives no CI), coloured by verdict; a vertical line at 0 marks the baseline.
+    One errorbar per arm with at least one pair, coloured by verdict; the marker is hollow
+    when the interval is unreliable (fewer than 5 non-tied pairs) and there is no bar when
+    one pair gives no interval. A vertical line at 0 marks the baseline, a grey band the
+    region of practical equivalence.
 
     Args:
         frame: the tidy table.
         metric: the metric to compare. Defaults to `"test_accuracy"`.
+        rope: half-width of the region of practical equivalence. Defaults to 0.005.
 
     Returns:
         The figure.
     """
-    table = compare_arms(frame, metric).sort_values("delta", na_position="first")
+    table = compare_arms(frame, metric, rope=rope).sort_values("delta", na_position="first")
     figure = _figure(7, 1.2 + 0.45 * max(len(table), 1))
     axes = figure.subplots()
     axes.axvline(0, color=BASELINE_COLOR, linestyle="--", linewidth=1, label="baseline")
+    axes.axvspan(-100 * rope, 100 * rope, color="tab:gray", alpha=0.12, label="ROPE")
     labelled = set()
     for position, (_, row) in enumerate(table.iterrows()):
         if math.isnan(row["delta"]):
@@ -82,7 +100,7 @@ def forest(frame: pd.DataFrame, metric: str = "test_accuracy") -> Figure:
             xerr=error if has_ci else None,
             fmt="o",
             color=color,
-            markerfacecolor=color if has_ci else "white",
+            markerfacecolor=color if has_ci and row["reliable"] else "white",
             capsize=4,
             label=label,
         )
@@ -92,7 +110,7 @@ def forest(frame: pd.DataFrame, metric: str = "test_accuracy") -> Figure:
     )
     axes.set_ylim(-0.7, len(table) - 0.3)
     name = metric.removeprefix("test_").replace("_", " ")
-    axes.set_xlabel(f"Δ test {name} vs baseline (pp, paired; 95 % bootstrap CI)")
+    axes.set_xlabel(f"Δ test {name} vs baseline (pp, paired; 95 % t CI)")
     axes.set_ylabel("arm (N = seed pairs)")
     axes.set_title("Paired difference to the baseline")
     _legend(axes, loc="best")

@@ -7,6 +7,7 @@ writes `report.md`, `report.csv` (the main table, numeric), a self-contained `re
 
 import base64
 import dataclasses
+import functools
 import html
 import io
 import re
@@ -18,7 +19,8 @@ from matplotlib.figure import Figure
 from ablate.report import plots
 from ablate.report.claims import claim_check
 from ablate.report.factorial import cell_means, interactions, is_full_grid, main_effects
-from ablate.report.frame import check_frame
+from ablate.report.frame import check_frame, run_counts
+from ablate.report.stats import ROPE
 from ablate.report.tables import (
     ACCURACY_HEADERS,
     COST_HEADERS,
@@ -37,7 +39,8 @@ FIGURES = {
     "per_seed": plots.per_seed,
 }
 CAPTIONS = {
-    "forest": "Paired Δ test accuracy per arm with 95 % bootstrap CI (dashed line: baseline).",
+    "forest": "Paired Δ test accuracy per arm with 95 % t CI (dashed line: baseline; hollow: "
+    "fewer than 5 non-tied pairs, unreliable).",
     "pareto": "Test accuracy against training time, mean ± std over seeds (star: baseline).",
     "learning_curves": "Validation accuracy per epoch and per second (mean ± std over seeds).",
     "per_seed": "Every run's test accuracy, coloured by seed (bar: arm mean).",
@@ -76,11 +79,17 @@ class Report:
         return report_markdown(self)
 
 
-def build_report(frame: pd.DataFrame) -> Report:
+def build_report(
+    frame: pd.DataFrame, rope: float = ROPE, min_effect: float | None = None
+) -> Report:
     """Builds every table and figure of the report from the tidy table.
 
     Args:
         frame: the tidy table (`runs_from_dir` or `runs_from_mlflow`).
+        rope: half-width of the region of practical equivalence, as a fraction of accuracy.
+            Defaults to 0.005 (±0.5 pp).
+        min_effect: the accuracy gain to plan seeds for, as a fraction. Defaults to None
+            (the claimed gain of the arm's technique, else +1 pp).
 
     Returns:
         The report.
@@ -99,35 +108,37 @@ def build_report(frame: pd.DataFrame) -> Report:
     factorial = design == "factorial" and is_full_grid(frame)
     pairs = {}
     if factorial:
-        effects, crossed = main_effects(frame), interactions(frame)
+        effects, crossed = main_effects(frame, rope=rope), interactions(frame, rope=rope)
         for _, row in crossed[["knob_a", "knob_b"]].drop_duplicates().iterrows():
             name = f"{row['knob_a']} x {row['knob_b']}"
             pairs[name] = cell_means(frame, row["knob_a"], row["knob_b"])
     else:
         effects = crossed = None
-    main = main_table(frame)
+    main = main_table(frame, rope, min_effect)
+    draws = FIGURES | {"forest": functools.partial(plots.forest, rope=rope)}
     return Report(
         sweep_id=",".join(sorted({str(s) for s in frame["sweep_id"]})),
         design=design,
         frame=frame,
         main=main,
-        footnote=footnote(main),
-        claims=claim_check(frame),
+        footnote=footnote(main, rope),
+        claims=claim_check(frame, rope),
         main_effects=effects,
         interactions=crossed,
         cell_means=pairs,
-        figures={name: draw(frame) for name, draw in FIGURES.items()},
+        figures={name: draw(frame) for name, draw in draws.items()},
     )
 
 
 def _summary(report: Report) -> str:
     frame = report.frame
     seeds = frame["seed"].nunique()
+    missing = int(run_counts(frame)["runs_missing"].sum())
     return (
         f"Sweep `{report.sweep_id}`: design {report.design}, {frame['arm'].nunique()} arm(s) "
         "including the baseline, "
         f"{seeds} seed(s), {len(frame)} runs ({int((frame['status'] == 'FINISHED').sum())} "
-        "finished)."
+        f"finished), {missing} expected run(s) missing."
     )
 
 
@@ -160,7 +171,9 @@ def _sections(report: Report) -> list[tuple[str, str]]:
                 n.removeprefix("knob.") for n in (means.index.name, means.columns.name)
             )
             table.columns = [f"{rows} \\ {columns}", *map(str, means.columns)]
-            sections.append((f"Mean test accuracy (%), {name}", markdown_table(table)))
+            seeds = int(report.main_effects["n_seeds"].iloc[0])
+            title = f"Mean test accuracy (%), {name}, over the {seeds} complete seed(s)"
+            sections.append((title, markdown_table(table)))
     return sections
 
 
@@ -264,36 +277,4 @@ def write_report(report: Report, out_dir: Path | str) -> list[Path]:
         path = folder / f"{name}.png"
         path.write_bytes(figure_png(figure))
         written.append(path)
-    return written
-
-
-def report_sweep(
-    sweep_dir: Path, tracking_uri: str | None, parent_run_id: str | None
-) -> list[Path]:
-    """Reports a finished sweep from its folder: the sweeper's end-of-sweep hook.
-
-    Builds the report from the `metrics.json` files under `sweep_dir`, writes it into
-    `sweep_dir`, and, when `parent_run_id` is given, logs the written files as artifacts
-    of that MLflow run under `report/`.
-
-    Args:
-        sweep_dir: the sweep's output folder.
-        tracking_uri: the MLflow store of the parent run (None: MLflow's default).
-        parent_run_id: the sweep's parent run, or None to log nothing.
-
-    Returns:
-        The written paths.
-
-    Raises:
-        InputError: if the folder holds no sweep runs, or the sweep has no baseline.
-    """
-    from ablate.report.collect import runs_from_dir
-
-    written = write_report(build_report(runs_from_dir(sweep_dir)), sweep_dir)
-    if parent_run_id:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=tracking_uri)
-        for path in written:
-            client.log_artifact(parent_run_id, str(path), artifact_path="report")
     return written

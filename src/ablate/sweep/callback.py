@@ -25,8 +25,6 @@ class ReportAtSweepEnd(Callback):
         record = json.loads(record_path.read_text())
         if config.ablation.report and record["launched"] + record["skipped"] > 0:
             try:
-                from ablate.report import report_sweep
-
                 report_sweep(sweep_dir, record["tracking_uri"], record["parent_run_id"])
                 print((sweep_dir / "report.md").read_text())
                 print(f"Report files: {sweep_dir}/report.md, report.html, report.csv, *.png")
@@ -38,3 +36,33 @@ class ReportAtSweepEnd(Callback):
                 )
         if record["failed"]:
             sys.exit(1)
+
+
+def report_sweep(
+    sweep_dir: Path, tracking_uri: str | None, parent_run_id: str | None
+) -> list[Path]:
+    """Reports a finished sweep from its folder, and uploads the files to its parent run.
+
+    Builds the report from the `metrics.json` files under `sweep_dir`, writes it into
+    `sweep_dir`, and, when `parent_run_id` is given, logs the written files as artifacts
+    of that MLflow run under `report/`.
+
+    Args:
+        sweep_dir: the sweep's output folder.
+        tracking_uri: the MLflow store of the parent run (None: MLflow's default).
+        parent_run_id: the sweep's parent run, or None to log nothing.
+
+    Returns:
+        The written paths.
+
+    Raises:
+        InputError: if the folder holds no sweep runs, or the sweep has no baseline.
+    """
+    from ablate.report import build_report, runs_from_dir, write_report
+
+    written = write_report(build_report(runs_from_dir(sweep_dir)), sweep_dir)
+    if parent_run_id:
+        from ablate.tracking import upload_files
+
+        upload_files(tracking_uri, parent_run_id, written, "report")
+    return written

@@ -6,7 +6,7 @@ guard compares each arm's resolved config with the baseline's and refuses the sw
 anything trains, when an undeclared key differs.
 """
 
-from ablate.run_record import flatten
+from ablate.config import flatten
 
 IGNORED_TOP_LEVEL = ("hydra", "ablation", "seed", "tracking")
 

@@ -5,14 +5,22 @@ Hydra's stock sweeper crosses every listed value (`swa=on,off smoothing=0,0.1` i
 non-baseline value: 1 + sum(k_i - 1) runs (9 for 8 binary knobs), every arm paired with the
 baseline by seed.
 
+Runs are interleaved by default (`ablation.order=interleaved`): seed by seed, each seed's
+arms in a shuffled order seeded by that seed, so that drift over the sweep (a warming cache,
+another job on the machine, thermal throttling) spreads over every arm instead of landing on
+the arms that happen to run last, which would bias their time ratios. `blocked` runs every
+seed of one arm, then the next arm.
+
 References:
     - Bouthillier et al. 2021, "Accounting for Variance in Machine Learning Benchmarks".
 """
 
 import dataclasses
 import itertools
+import random
 
 DESIGNS = ("ofat", "loo", "factorial")
+ORDERS = ("interleaved", "blocked")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,22 +145,74 @@ def make_plan(
     )
 
 
-def paired_runs(arms: list[Arm], seeds: list[int]) -> list[tuple[Arm, int]]:
-    """Every arm with every seed: replicate i uses seed i in the baseline and in every arm."""
-    return [(arm, seed) for arm in arms for seed in seeds]
+def paired_runs(
+    arms: list[Arm], seeds: list[int], order: str = "interleaved"
+) -> list[tuple[Arm, int]]:
+    """Every arm with every seed, in run order: replicate i uses seed i in every arm.
+
+    Args:
+        arms: the configurations, the reference first.
+        seeds: the paired seeds.
+        order: `interleaved` (seed by seed; within a seed the arms, the reference included,
+            in an order shuffled by `random.Random(seed)`, so the same seeds always give the
+            same order) or `blocked` (all seeds of one arm, then the next). Defaults to
+            `interleaved`.
+
+    Returns:
+        `(arm, seed)` in the order the sweeper launches them.
+
+    Raises:
+        ValueError: for an unknown order.
+
+    Example:
+
+    >>> arms = make_plan({"swa": ["on"]}, {"swa": "off"})
+    >>> [(a.label, s) for a, s in paired_runs(arms, [0, 1], "blocked")]
+    [('baseline', 0), ('baseline', 1), ('swa=on', 0), ('swa=on', 1)]
+    """
+    if order == "blocked":
+        return [(arm, seed) for arm in arms for seed in seeds]
+    if order != "interleaved":
+        raise ValueError(
+            f"`ablation.order` must be one of {list(ORDERS)}. Received: ablation.order={order}"
+        )
+    runs = []
+    for seed in seeds:
+        shuffled = list(arms)
+        random.Random(seed).shuffle(shuffled)
+        runs += [(arm, seed) for arm in shuffled]
+    return runs
 
 
-def format_plan(details, seeds: list[int], design: str, estimates: dict) -> str:
-    """The pre-flight plan as a markdown table: arms, keys they change, runs, estimated time.
+def format_order(arms: list[Arm], seeds: list[int], order: str = "interleaved") -> str:
+    """The run order of `paired_runs` as plan text: one line per seed, or one for `blocked`."""
+    if order == "blocked":
+        return (
+            "Run order: blocked (every seed of one arm, then the next arm; time ratios are "
+            "confounded with run order)."
+        )
+    runs = paired_runs(arms, seeds, order)
+    lines = ["Run order: interleaved, seed by seed, arms shuffled by `random.Random(seed)`:"]
+    for seed in seeds:
+        labels = [arm.label for arm, other in runs if other == seed]
+        lines.append(f"- seed {seed}: {', '.join(labels)}")
+    return "\n".join(lines)
+
+
+def format_plan(
+    details, seeds: list[int], design: str, estimates: dict, order: str = "interleaved"
+) -> str:
+    """The pre-flight plan: arms, keys they change, runs, estimated time, and the run order.
 
     Args:
         details: `(arm, config_hash, changed_keys)` per arm.
         seeds: the paired seeds.
         design: the design's name.
         estimates: mean seconds per run of each config hash, or None when unknown.
+        order: the run order, as in `paired_runs`. Defaults to `interleaved`.
 
     Returns:
-        The plan text.
+        The plan text (markdown).
     """
     lines = [
         f"Ablation plan ({design}, {len(details)} configurations x {len(seeds)} seed(s) "
@@ -178,4 +238,5 @@ def format_plan(details, seeds: list[int], design: str, estimates: dict) -> str:
         ]
     else:
         lines += ["", "Estimated wall time: unknown (no finished run of these configurations yet)."]
+    lines += ["", format_order([arm for arm, _, _ in details], seeds, order)]
     return "\n".join(lines)

@@ -4,8 +4,11 @@
 non-baseline value (`ablation.design=ofat`; also `loo` and `factorial`), every arm with the
 same `ablation.seeds` seeds as the baseline. Before anything trains it composes and validates
 every arm, checks that each differs from the baseline only in the keys it declares (the
-confound guard), and prints the plan. Runs are children of one MLflow parent run; running
-the same command again resumes: FINISHED runs are skipped, FAILED and KILLED ones rerun.
+confound guard), and prints the plan. Jobs run seed by seed, each seed's arms in a seeded
+shuffled order printed in the plan (`ablation.order=interleaved`; `blocked` runs arm by arm),
+so drift during the sweep does not bias the arms' time ratios. Runs are children of one
+MLflow parent run; running the same command again resumes: FINISHED runs are skipped, FAILED
+and KILLED ones rerun.
 `hydra/sweeper=basic` restores Hydra's Cartesian product.
 """
 
@@ -37,6 +40,11 @@ def _same_value(listed: str, baseline) -> bool:
 
 def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _order(ablation: DictConfig) -> str:
+    """`ablation.order`: the run order of `ablate.sweep.plan.paired_runs`."""
+    return OmegaConf.select(ablation, "order", default="interleaved")
 
 
 def _job_config(resolved_with_hydra: DictConfig) -> dict:
@@ -126,24 +134,24 @@ class AblateSweeper(Sweeper):
             sys.exit(2)
 
     def _sweep(self, arguments: list[str]):
-        from ablate.config import validate
+        from ablate.config import config_hash, validate
         from ablate.errors import InputError
-        from ablate.run_record import config_hash
         from ablate.sweep.guard import allowed_prefixes, unexpected_differences
-        from ablate.sweep.plan import format_plan, make_plan
+        from ablate.sweep.plan import format_plan, make_plan, paired_runs
 
         declared = [f"{knob}={values}" for knob, values in self.params.items()]
         plain, knobs = self._split(declared + list(arguments))
         base = self._compose(plain)
         ablation = base.ablation
         baseline = self._baseline_values(base, knobs)
+        seeds = [base.seed + i for i in range(ablation.seeds)]
         try:
             arms = make_plan(
                 knobs, baseline, ablation.design, OmegaConf.to_container(ablation.full)
             )
+            paired_runs(arms, seeds, _order(ablation))  # an unknown order fails here
         except ValueError as error:
             raise InputError(str(error)) from None
-        seeds = [base.seed + i for i in range(ablation.seeds)]
 
         reference = None
         details = []  # (arm, config hash, changed keys)
@@ -176,7 +184,7 @@ class AblateSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         estimates = {h: store.mean_duration_s(h) if store else None for _, h, _ in details}
-        plan_text = format_plan(details, seeds, ablation.design, estimates)
+        plan_text = format_plan(details, seeds, ablation.design, estimates, _order(ablation))
         print(plan_text)
         if ablation.dry_run:
             print("ablation.dry_run=true: nothing was run.")
@@ -186,14 +194,15 @@ class AblateSweeper(Sweeper):
     def _open_store(self, base: DictConfig):
         if base.tracking.backend != "mlflow":
             return None
-        from ablate.sweep.store import SweepStore
+        from ablate.tracking import SweepStore
 
         return SweepStore(base.tracking)
 
     def _run(self, base, plain, details, seeds, store, sweep_dir, plan_text):
+        from ablate.config import config_hash
         from ablate.errors import InputError
-        from ablate.run_record import config_hash
         from ablate.sweep.plan import paired_runs
+        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, sweep_tag
 
         ablation = base.ablation
         key_material = json.dumps(
@@ -212,7 +221,7 @@ class AblateSweeper(Sweeper):
         if store is not None:
             try:
                 parent_run_id, sweep_id = store.open_parent(
-                    sweep_key, sweep_id, {"ablate.design": ablation.design}
+                    sweep_key, sweep_id, {sweep_tag("design"): ablation.design}
                 )
             except RuntimeError as error:
                 raise InputError(str(error)) from None
@@ -222,35 +231,36 @@ class AblateSweeper(Sweeper):
             if killed:
                 print(f"Marked {killed} stale RUNNING run(s) of sweep {sweep_id} as KILLED.")
             finished = {
-                (r.data.tags.get("ablate.config_hash"), r.data.tags.get("ablate.seed")): r
+                (r.data.tags.get(CONFIG_HASH_TAG), r.data.tags.get(SEED_TAG)): r
                 for r in children
                 if r.info.status == "FINISHED"
             }
             store.supersede([r for r in children if r.info.status != "FINISHED"])
 
         jobs, labels = [], []
-        for arm, arm_hash, _ in details:
-            knobs_json = json.dumps(arm.settings)
-            for _, seed in paired_runs([arm], seeds):
-                done = finished.get((arm_hash, str(seed)))
-                if done is not None:
-                    skipped.append(done)
-                    continue
-                labels.append((arm.label, seed))
-                jobs.append(
-                    plain
-                    + arm.overrides()
-                    + [
-                        f"seed={seed}",
-                        f"ablation.sweep_id={sweep_id}",
-                        f"ablation.parent_run_id={parent_run_id or 'null'}",
-                        f"ablation.arm={_quoted(arm.label)}",
-                        f"ablation.role={arm.role}",
-                        f"ablation.factor={_quoted(arm.factor)}",
-                        f"ablation.value={_quoted(arm.value)}",
-                        f"ablation.knobs={_quoted(knobs_json)}",
-                    ]
-                )
+        hashes = {arm.label: arm_hash for arm, arm_hash, _ in details}
+        arms = [arm for arm, _, _ in details]
+        # Seed by seed, arms shuffled per seed (the order printed in the plan), unless blocked.
+        for arm, seed in paired_runs(arms, seeds, _order(ablation)):
+            done = finished.get((hashes[arm.label], str(seed)))
+            if done is not None:
+                skipped.append(done)
+                continue
+            labels.append((arm.label, seed))
+            jobs.append(
+                plain
+                + arm.overrides()
+                + [
+                    f"seed={seed}",
+                    f"ablation.sweep_id={sweep_id}",
+                    f"ablation.parent_run_id={parent_run_id or 'null'}",
+                    f"ablation.arm={_quoted(arm.label)}",
+                    f"ablation.role={arm.role}",
+                    f"ablation.factor={_quoted(arm.factor)}",
+                    f"ablation.value={_quoted(arm.value)}",
+                    f"ablation.knobs={_quoted(json.dumps(arm.settings))}",
+                ]
+            )
         if skipped:
             print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
             self._restore_skipped(store, skipped, sweep_dir)

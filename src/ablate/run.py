@@ -1,0 +1,381 @@
+"""One run, top to bottom: seed, load, split, training-split techniques, pipelines, model, fit,
+evaluate, record.
+
+`run` is the whole job of `python -m ablate`. Everything that can reject the user's input
+(config ranges, the tracking store, the data files, split sizes, model/data fit) runs before a
+tracking run is opened, so bad input never leaves a run behind. Once a run is open it is
+always closed: FINISHED, FAILED (with `ablate.failure_reason` and `ablate.error`), or KILLED
+on SIGINT/SIGTERM. Techniques touch the training split only; validation and test are never
+transformed.
+"""
+
+import dataclasses
+import os
+import resource
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from ablate.config import RESAMPLING, flatten, resolved_dict, validate, validate_for_data
+from ablate.data import load_dataset
+from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
+from ablate.errors import DivergedError, InputError
+from ablate.metrics import EPOCH_METRICS, classification_metrics
+from ablate.models import build_model
+from ablate.run_files import write_run_files
+from ablate.techniques import balancing
+from ablate.techniques.ema import ema_callbacks
+from ablate.techniques.label_smoothing import build_loss
+from ablate.techniques.optimizer import build_optimizer, check_accumulation
+from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
+
+FLIPPABLE_SOURCES = ("image_folder",)  # natural images; digits must never be mirrored
+FLIPPABLE_KERAS_DATASETS = ("cifar10", "cifar100", "fashion_mnist")
+
+_jobs_started_in_this_process = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipelines:
+    """The `tf.data` pipelines of one run and what `fit` needs to know about them.
+
+    Attributes:
+        train: shuffled (and augmented) training batches.
+        train_plain: training batches without augmentation, in a fixed order (SWA's BN pass).
+        val: validation batches.
+        test: test batches.
+        steps_per_epoch: training batches per epoch.
+    """
+
+    train: object
+    train_plain: object
+    val: object
+    test: object
+    steps_per_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """Per-epoch `history` (Keras metric names) and the final `metrics` of one run."""
+
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+
+
+def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
+    """Trains and evaluates one configuration and records it.
+
+    Args:
+        cfg: the composed config (without the `hydra` node).
+        output_dir: the folder for the run's plain files.
+        run_name: the MLflow run name.
+
+    Returns:
+        The final metrics.
+
+    Raises:
+        InputError: for bad input, before any run is opened.
+        DivergedError: if the loss became NaN or infinite (run recorded FAILED).
+    """
+    validate(cfg)
+    tracker = Tracker(cfg.tracking)
+    resolved = resolved_dict(cfg)
+    tags = run_tags(resolved)
+    try:
+        reset_keras(cfg.seed, cfg.deterministic)
+        raw = load_dataset(cfg.data)
+        validate_for_data(cfg, raw.modality)
+        splits = split_dataset(raw, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
+        splits, class_weight = apply_training_split_techniques(cfg, splits)
+        pipelines = build_pipelines(cfg, splits)
+        model = build_model(
+            cfg.model, cfg.attention, raw.modality, raw.input_shape, raw.num_classes, splits.x_train
+        )
+    except InputError as error:
+        if cfg.ablation.sweep_id:  # a sweep records the arm that could not start as FAILED
+            write_run_files(output_dir, resolved, tags, "FAILED", None, None, {}, str(error))
+            tracker.start_run(run_name, tags).end("FAILED", "input_error", str(error))
+        raise
+    facts = dataset_facts(raw, splits)
+
+    record = tracker.start_run(run_name, tags)
+    status, reason, error, outcome = "FAILED", None, None, None
+    try:
+        record.log_params(flatten(resolved) | flatten(facts, "dataset."))
+        outcome = fit_and_evaluate(
+            cfg, model, splits, pipelines, class_weight, callbacks=[EpochLogger(record)]
+        )
+        record.log_metrics(outcome.metrics)
+        status = "FINISHED"
+        return outcome.metrics
+    except KeyboardInterrupt as interrupt:
+        status, reason, error = "KILLED", "interrupted", str(interrupt) or "SIGINT"
+        raise
+    except DivergedError as diverged:
+        reason, error = "diverged", str(diverged)
+        raise
+    except Exception as failure:
+        reason, error = "exception", f"{type(failure).__name__}: {failure}"
+        raise
+    finally:
+        try:
+            write_run_files(
+                output_dir,
+                resolved,
+                tags | {RUN_ID_TAG: record.run_id or ""},
+                status,
+                outcome.history if outcome else None,
+                outcome.metrics if outcome else None,
+                facts,
+                error,
+            )
+            record.log_artifacts(output_dir)
+        finally:
+            record.end(status, reason, error)
+
+
+def reset_keras(seed: int, deterministic: bool) -> None:
+    """Clears Keras state left by earlier jobs in this process and seeds every generator.
+
+    The first job of a process has nothing to clear and skips `clear_session` (0.2 s).
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    global _jobs_started_in_this_process
+    if _jobs_started_in_this_process:
+        keras.backend.clear_session()
+    _jobs_started_in_this_process += 1
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:  # TensorFlow has no public switch back; this is the function the public one wraps.
+        tf_config.disable_op_determinism()
+
+
+def apply_training_split_techniques(cfg: DictConfig, splits: Splits) -> tuple[Splits, dict | None]:
+    """Applies the techniques that change the training split's examples, in this order.
+
+    The long-tailed subset (`data.imbalance`), then resampling or class weights (`balance`),
+    then text augmentation (`augment=eda`, offline copies). Validation and test are untouched.
+
+    Returns:
+        The new splits and the `{class: weight}` of `balance=class_weight` (else None).
+
+    Raises:
+        InputError: if a technique cannot work on this data (e.g. SMOTE on a class smaller
+            than its neighbours).
+    """
+    x, y = splits.x_train, splits.y_train
+    if cfg.data.imbalance > 1.0:
+        kept = balancing.long_tailed_indices(y, cfg.data.imbalance, cfg.seed)
+        x, y = x[kept], y[kept]
+    method, class_weight = cfg.balance.name, None
+    if method == "class_weight":
+        class_weight = balancing.class_weights(y, splits.num_classes)
+    elif method in RESAMPLING:
+        options = _options(cfg.balance)
+        key = {"data": OmegaConf.to_container(cfg.data), "seed": cfg.seed, "source": _stamp(cfg)}
+        if x.dtype.kind == "O":  # texts: fixed-width strings load back without pickling
+            x = x.astype(str)
+        x, y = balancing.cached_resample(
+            balancing.cache_dir(), key, x, y, method, seed=cfg.seed, **options
+        )
+    if cfg.augment.name == "eda":
+        from ablate.techniques.text_augmentation import augment_texts, load_synonyms
+
+        options = _options(cfg.augment, "synonyms_path")
+        synonyms = load_synonyms(cfg.augment.synonyms_path)
+        x, y = augment_texts(x, y, synonyms, cfg.seed, **options)
+    return dataclasses.replace(splits, x_train=x, y_train=y), class_weight
+
+
+def build_pipelines(cfg: DictConfig, splits: Splits) -> Pipelines:
+    """Builds the `tf.data` pipelines, with image augmentation mapped over training batches.
+
+    Raises:
+        InputError: if the batch size exceeds the training split, or `accumulation` exceeds
+            the batches of an epoch.
+    """
+    batch_size, num_classes = cfg.training.batch_size, splits.num_classes
+    check_batch_size(splits, batch_size)
+    steps_per_epoch = int(np.ceil(len(splits.y_train) / batch_size))
+    check_accumulation(cfg.accumulation, steps_per_epoch, batch_size)
+
+    train = to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size, cfg.seed)
+    if cfg.augment.name not in ("none", "eda"):
+        from ablate.techniques.augmentation import augment_dataset, build_augmentation
+
+        options = _options(cfg.augment)
+        if cfg.augment.name == "basic":
+            options["horizontal_flip"] = horizontal_flip(cfg)
+        augmentation = build_augmentation(
+            cfg.augment.name, image_shape=tuple(splits.x_train.shape[1:]), seed=cfg.seed, **options
+        )
+        train = augment_dataset(train, augmentation)
+    return Pipelines(
+        train=train,
+        train_plain=to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size),
+        val=to_tf_dataset(splits.x_val, splits.y_val, num_classes, batch_size),
+        test=to_tf_dataset(splits.x_test, splits.y_test, num_classes, batch_size),
+        steps_per_epoch=steps_per_epoch,
+    )
+
+
+def fit_and_evaluate(
+    cfg: DictConfig,
+    model: keras.Model,
+    splits: Splits,
+    pipelines: Pipelines,
+    class_weight: dict | None = None,
+    callbacks=(),
+) -> Outcome:
+    """Trains `model` on the training split with validation, then evaluates on the test split.
+
+    Args:
+        cfg: the composed config.
+        model: an uncompiled model from `ablate.models.build_model`.
+        splits: the splits the pipelines were built from (test labels, training size).
+        pipelines: from `build_pipelines`.
+        class_weight: `{class: weight}` for `fit`, or None. Defaults to None.
+        callbacks: extra Keras callbacks (e.g. a tracking logger). Defaults to none.
+
+    Returns:
+        The `Outcome`: history and the final metrics (`test_accuracy`, `train_time_s`, ...).
+
+    Raises:
+        DivergedError: if the loss became NaN or infinite.
+    """
+    model.compile(
+        optimizer=build_optimizer(cfg, pipelines.steps_per_epoch),
+        loss=build_loss(cfg.smoothing),
+        metrics=["accuracy"],
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        pipelines.train,
+        validation_data=pipelines.val,
+        epochs=cfg.training.epochs,
+        class_weight=class_weight,
+        callbacks=[
+            EpochClock(),
+            keras.callbacks.TerminateOnNaN(),
+            *ema_callbacks(cfg.ema),
+            *swa_callbacks(cfg, pipelines),
+            *callbacks,
+        ],
+        shuffle=False,  # the training dataset reshuffles itself, seeded
+        verbose=2,
+    ).history
+    train_time_s = time.perf_counter() - started
+
+    losses = np.asarray(history.get("loss", [np.nan]), dtype=float)
+    if not np.all(np.isfinite(losses)):
+        raise DivergedError(
+            f"diverged: the training loss became {losses[~np.isfinite(losses)][0]} at epoch "
+            f"{int(np.argmax(~np.isfinite(losses))) + 1}"
+        )
+
+    test_loss, test_accuracy = model.evaluate(pipelines.test, verbose=0)
+    probabilities = model.predict(pipelines.test, verbose=0)
+    epoch_times = history["epoch_time_s"]
+    epochs_run = len(epoch_times)
+    metrics = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        **classification_metrics(probabilities, splits.y_test),
+        "train_time_s": train_time_s,
+        "first_epoch_time_s": epoch_times[0],
+        "steady_epoch_time_s": float(np.median(epoch_times[1:] if epochs_run > 1 else epoch_times)),
+        "train_throughput": len(splits.y_train) * epochs_run / train_time_s,
+        "num_params": float(model.count_params()),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+    return Outcome(
+        history={k: [float(v) for v in vs] for k, vs in history.items()}, metrics=metrics
+    )
+
+
+def swa_callbacks(cfg: DictConfig, pipelines: Pipelines) -> list[keras.callbacks.Callback]:
+    """`[StochasticWeightAveraging(...)]` with `swa=on`, else `[]`."""
+    if not cfg.swa.enabled:
+        return []
+    from ablate.techniques.swa import StochasticWeightAveraging, swa_start_epoch
+
+    return [
+        StochasticWeightAveraging(
+            start_epoch=swa_start_epoch(cfg.swa.start, cfg.training.epochs),
+            frequency=cfg.swa.frequency,
+            bn_data=pipelines.train_plain,
+        )
+    ]
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Adds `epoch_time_s` and `lr` to the logs of every epoch.
+
+    Listed first among the callbacks, so that loggers and `History` see both values.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        logs["epoch_time_s"] = time.perf_counter() - self._start
+        logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs the per-epoch metrics (`EPOCH_METRICS`) of `fit` in one batched call per epoch.
+
+    Args:
+        record: the tracking run (`ablate.tracking.MlflowRun` or `NullRun`) to write to.
+    """
+
+    def __init__(self, record):
+        super().__init__()
+        self._record = record
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = {k: logs[k] for k in EPOCH_METRICS if k in (logs or {})}
+        self._record.log_metrics(values, step=epoch)
+
+
+def horizontal_flip(cfg: DictConfig) -> bool:
+    """`augment.horizontal_flip`, with null meaning: flip natural images, never digits."""
+    if cfg.augment.horizontal_flip is not None:
+        return cfg.augment.horizontal_flip
+    data = cfg.data
+    return data.name in FLIPPABLE_SOURCES or (
+        data.name == "keras" and data.dataset in FLIPPABLE_KERAS_DATASETS
+    )
+
+
+def dataset_facts(raw, splits: Splits) -> dict:
+    """What a reader needs to know about the data a run saw."""
+    return {
+        "modality": raw.modality,
+        "num_classes": raw.num_classes,
+        "input_shape": list(raw.input_shape),
+        "class_names": list(raw.class_names),
+        "class_counts": splits.class_counts(),
+    }
+
+
+def _options(group: DictConfig, *skipped: str) -> dict:
+    """A technique's config group as keyword arguments: every key but `name` and `skipped`."""
+    return {k: v for k, v in OmegaConf.to_container(group).items() if k not in ("name", *skipped)}
+
+
+def _stamp(cfg: DictConfig) -> list | None:
+    """Size and modification time of a user data file, so an edited file is resampled anew."""
+    path = cfg.data.get("path")
+    if not path or not os.path.exists(path):
+        return None
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]

