@@ -6,10 +6,8 @@ import pytest
 import yaml
 
 from ablate.config import (
-    BALANCE_METHODS,
     DATA_SOURCES,
     MODELS,
-    RESAMPLING,
     RULES,
     SCHEMAS,
     TRACKING_BACKENDS,
@@ -21,7 +19,8 @@ from ablate.config import (
     validate_for_data,
 )
 from ablate.errors import InputError
-from ablate.validation import IMAGE_AUGMENTATIONS, MODALITY_OF_SOURCE, SMOTE_METHODS
+from ablate.technique_config import BALANCE_METHODS, RESAMPLING
+from ablate.validation import ATTENTIONS, IMAGE_AUGMENTATIONS, MODALITY_OF_SOURCE, SMOTE_METHODS
 from conftest import REPO, compose, run_cli
 
 # Options whose source needs a file: a placeholder path lets them compose and validate.
@@ -56,7 +55,7 @@ def test_every_group_has_options():
         "ema",
         "tracking",
     }
-    assert {("swa", "on"), ("swa", "off"), ("attention", "on"), ("ema", "on")} <= set(OPTIONS)
+    assert {("swa", "on"), ("swa", "off"), ("attention", "mhsa"), ("ema", "on")} <= set(OPTIONS)
 
 
 @pytest.mark.parametrize("group, option", OPTIONS)
@@ -81,6 +80,7 @@ def test_option_lists_name_the_option_files():
     assert set(BALANCE_METHODS) == option_names("balance") > set(SMOTE_METHODS)
     assert RESAMPLING == ("oversample", "smote", "undersample", "smote_undersample")
     assert set(TRACKING_BACKENDS) == option_names("tracking")
+    assert set(ATTENTIONS) == option_names("attention")
 
 
 @pytest.mark.parametrize("group, option", OPTIONS)
@@ -102,11 +102,11 @@ def test_every_field_says_what_it_does():
 
 # What each key allows, in the words of its error message (`must be ...`), pinned.
 ALLOWED = {
-    "training.epochs": "an integer >= 1",
-    "training.batch_size": "an integer >= 1",
+    "training.epochs": "an integer in [1, 100000]",
+    "training.batch_size": "an integer in [1, 1000000]",
     "smoothing": "in [0, 1)",
     "accumulation": "an integer >= 1 (1 = no gradient accumulation)",
-    "seed": "an integer >= 0",
+    "seed": "an integer in [0, 4294967295] (NumPy's seed range)",
     "optimizer.learning_rate": "> 0",
     "optimizer.momentum": "in [0, 1)",
     "optimizer.weight_decay": ">= 0",
@@ -143,6 +143,8 @@ ALLOWED = {
     "balance.k_neighbors": "an integer >= 1",
     "balance.smote_ratio": "in (0, 1]",
     "balance.undersample_ratio": "in (0, 1]",
+    "attention.name": "one of ['off', 'se', 'cbam', 'mhsa']",
+    "attention.reduction": "an integer >= 1",
     "attention.heads": "an integer >= 1",
     "attention.key_dim": "an integer >= 1",
     "swa.learning_rate": "null or > 0",
@@ -152,6 +154,13 @@ ALLOWED = {
     "tracking.backend": "one of ['mlflow', 'none']",
     "ablation.design": "one of ['ofat', 'loo', 'factorial']",
     "ablation.seeds": "an integer >= 1 (paired seeds per arm)",
+    "ablation.max_seeds": "an integer >= 1",
+    "data.path": "a non-empty path of at most 4096 characters",
+    "data.label_column": "a non-empty name of at most 500 characters",
+    "data.text_column": "a non-empty name of at most 500 characters",
+    "augment.synonyms_path": "null or a non-empty path of at most 4096 characters",
+    "tracking.uri": "null or a non-empty URI of at most 4096 characters",
+    "tracking.experiment": "a non-empty name of at most 500 characters (MLflow's limit)",
 }
 
 
@@ -203,7 +212,8 @@ def test_baseline_defaults():
     assert (cfg.training.epochs, cfg.training.batch_size) == (10, 32)
     assert (cfg.smoothing, cfg.seed, cfg.deterministic, cfg.accumulation) == (0.0, 0, True, 1)
     assert (cfg.schedule.name, cfg.augment.name, cfg.balance.name) == ("constant", "none", "none")
-    assert not (cfg.swa.enabled or cfg.ema.enabled or cfg.attention.enabled)
+    assert not (cfg.swa.enabled or cfg.ema.enabled)
+    assert cfg.attention.name == "off"
     assert (cfg.tracking.backend, cfg.tracking.uri) == ("mlflow", None)
 
 
@@ -216,7 +226,7 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
     [
         (
             "training.epochs=0",
-            "`training.epochs` must be an integer >= 1. Received: training.epochs=0",
+            "`training.epochs` must be an integer in [1, 100000]. Received: training.epochs=0",
         ),
         ("training.batch_size=-1", "Received: training.batch_size=-1"),
         ("smoothing=1.5", "`smoothing` must be in [0, 1). Received: smoothing=1.5"),
@@ -236,7 +246,12 @@ def test_smoothing_is_a_float_even_when_given_as_an_int():
         ("model=small_cnn model.filters=[]", "Received: model.filters=[]"),
         ("model=mlp model.hidden_units=[64,0]", "Received: model.hidden_units=[64, 0]"),
         ("data=keras data.dataset=svhn", "Received: data.dataset=svhn"),
-        ("attention=on model=mlp data=csv data.path=x", "`attention=on` cannot be combined"),
+        ("attention=mhsa model=mlp data=csv data.path=x", "`attention=mhsa` cannot be combined"),
+        ("attention=se model=mobilenet_v3_small", "MobileNetV3-Small has its own squeeze-and"),
+        ("attention=cbam model=mlp data=csv data.path=x", "`attention=cbam` cannot be combined"),
+        ("attention=se attention.reduction=0", "Received: attention.reduction=0"),
+        ("model=mobilenet_v3_small model.weights=imagenet model.se=false", "model.se=False with"),
+        ("model=mobilenet_v3_small model.weights=imagenet model.alpha=0.5", "model.alpha=0.5"),
         ("schedule=cosine_warmup schedule.warmup=1.5", "Received: schedule.warmup=1.5"),
         ("augment=randaugment augment.num_ops=0", "Received: augment.num_ops=0"),
         ("balance=smote balance.k_neighbors=0", "Received: balance.k_neighbors=0"),
@@ -364,3 +379,94 @@ def test_flatten_gives_dotted_keys():
         "a.c.d": [1, 2],
         "e": None,
     }
+
+
+# Issue 12, point 5: values that used to pass the rules and fail deep inside a library.
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "training.epochs=99999999999999999999",
+            "`training.epochs` must be an integer in [1, 100000]. "
+            "Received: training.epochs=99999999999999999999",
+        ),
+        (
+            "training.batch_size=1000001",
+            "`training.batch_size` must be an integer in [1, 1000000]. "
+            "Received: training.batch_size=1000001",
+        ),
+        (
+            f"seed={10**30}",
+            "`seed` must be an integer in [0, 4294967295] (NumPy's seed range). "
+            f"Received: seed={10**30}",
+        ),
+        (
+            "tracking.experiment=",
+            "`tracking.experiment` must be a non-empty name of at most 500 characters (MLflow's "
+            "limit). Received: tracking.experiment=",
+        ),
+        ("data=npz data.path=", "`data.path` must be a non-empty path of at most 4096 characters"),
+        ("data=csv data.path=x.csv data.label_column=", "`data.label_column` must be a non-empty"),
+        ("tracking.uri=", "`tracking.uri` must be null or a non-empty URI"),
+    ],
+)
+def test_validate_refuses_huge_numbers_and_empty_names(override, message):
+    with pytest.raises(InputError) as raised:
+        validate(compose(*override.split()))
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["training.epochs=100000", "training.batch_size=1000000", "seed=4294967295"],
+        [f"tracking.experiment={'x' * 500}", "tracking.uri=sqlite:///x.db"],
+        ["ablation.seeds=1000", "data=npz", f"data.path=/{'d' * 4000}.npz"],
+    ],
+)
+def test_validate_accepts_the_largest_allowed_values(overrides):
+    validate(compose(*overrides))
+
+
+@pytest.mark.parametrize("key", ["tracking.experiment", "data.path"])
+def test_a_very_long_value_is_refused_in_one_short_line(key):
+    with pytest.raises(InputError) as raised:
+        check_knob(key, "x" * 10000)
+    message = str(raised.value)
+    assert message.endswith(f"Received: {key}={'x' * 40}... (10000 characters)")
+    assert len(message) < 200 and "\n" not in message
+
+
+def test_a_blank_name_is_refused():
+    with pytest.raises(InputError, match="`tracking.experiment` must be a non-empty name"):
+        check_knob("tracking.experiment", "   ")
+
+
+def test_more_seeds_than_the_cap_need_the_cap_raised():
+    from ablate.validation import check_seeds
+
+    with pytest.raises(InputError) as raised:
+        check_seeds(0, 100000, 1000)
+    assert str(raised.value) == (
+        "`ablation.seeds` must be at most ablation.max_seeds=1000, so that a typo does not "
+        "plan 100000 runs per arm. Received: ablation.seeds=100000. Lower it, or raise the cap "
+        "explicitly: ablation.max_seeds=100000."
+    )
+    check_seeds(0, 100000, 100000)
+    check_seeds(0, 1000, 1000)
+
+
+def test_a_sweeps_last_seed_must_stay_in_numpys_range():
+    from ablate.validation import check_seeds
+
+    check_seeds(2**32 - 3, 3, 1000)
+    with pytest.raises(InputError, match=r"Received: seed=4294967293 with ablation.seeds=4 "):
+        check_seeds(2**32 - 3, 4, 1000)
+
+
+def test_max_seeds_is_a_knob_of_the_ablation_with_its_help():
+    cfg = compose("ablation.max_seeds=5000")
+    assert (cfg.ablation.max_seeds, compose().ablation.max_seeds) == (5000, 1000)
+    validate(cfg)
+    with pytest.raises(InputError, match="`ablation.max_seeds` must be an integer >= 1"):
+        validate(compose("ablation.max_seeds=0"))

@@ -30,12 +30,13 @@ def test_reference_shows_each_option_s_own_values(reference):
     assert "| `optimizer.learning_rate` | float | `0.01` | > 0 |" in sgd
     mobilenet = reference.split("### `model=mobilenet_v3_small`")[1].split("###")[0]
     assert "| `model.dropout` | float | `0.2` | in [0, 1) |" in mobilenet
-    assert "| `data.path` | str | *required* | — |" in reference
+    path = "| `data.path` | str | *required* | a non-empty path of at most 4096 characters |"
+    assert path in reference
 
 
 def test_reference_lists_the_refused_combinations(reference):
     assert "- `swa=on` with `ema=on`: both replace the final weights with an average." in reference
-    assert "- `attention=on` needs a convolutional model" in reference
+    assert "- `attention=mhsa` needs a convolutional model" in reference
 
 
 def test_values_are_written_as_on_the_command_line():

@@ -25,9 +25,25 @@ FINAL_METRICS = {
     "steady_epoch_time_s",
     "train_throughput",
     "num_params",
+    "test_nll",
+    "optimizer_updates",
+    "lr_first",
+    "lr_peak",
+    "lr_last",
+    "attention_tokens",
+    "attention_params",
     "peak_rss_mb",
 }
-EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s"}
+EPOCH_METRICS = {
+    "loss",
+    "accuracy",
+    "nll",
+    "val_loss",
+    "val_accuracy",
+    "val_nll",
+    "lr",
+    "epoch_time_s",
+}
 
 
 def test_a_run_is_recorded_completely_in_the_default_store(tmp_path):
@@ -185,3 +201,12 @@ def test_cli_data_error_and_unreachable_store_exit_2_in_one_line(tmp_path):
     last = unreachable.stderr.strip().splitlines()[-1]
     assert last.startswith("ablate: error: `tracking.uri`") and f":{port}" in last
     assert "Traceback" not in missing.stderr + unreachable.stderr
+
+
+def test_nll_is_the_plain_cross_entropy_whatever_the_smoothing(tmp_path):
+    plain = run(compose(*TINY, "tracking=none"), tmp_path / "a", "plain")
+    assert plain["test_nll"] == pytest.approx(plain["test_loss"], abs=1e-5)
+    smoothed = run(compose(*TINY, "tracking=none", "smoothing=0.2"), tmp_path / "b", "smoothed")
+    assert smoothed["test_loss"] > smoothed["test_nll"] + 0.05  # the smoothed targets cost more
+    history = json.loads((tmp_path / "b" / "metrics.json").read_text())["history"]
+    assert len(history["val_nll"]) == 2 and history["val_nll"] != history["val_loss"]

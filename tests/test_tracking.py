@@ -1,6 +1,8 @@
 """MLflow tracking against a real SQLite store and a real closed port."""
 
+import os
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import pytest
 from ablate.config import config_hash, resolved_dict
 from ablate.errors import InputError
 from ablate.tracking import Tracker, run_tags
-from conftest import compose
+from conftest import compose, run_cli
 
 
 def test_a_run_gets_params_in_batches_metrics_per_step_and_a_terminal_status(store_uri):
@@ -70,3 +72,72 @@ def test_run_tags_carry_hash_seed_and_versions():
     assert tags["ablate.seed"] == "3"
     assert tags["keras.version"].startswith("3.")
     assert {"tensorflow.version", "mlflow.version", "hydra-core.version"} <= set(tags)
+
+
+@pytest.mark.slow
+def test_three_sweeps_started_together_on_a_fresh_store_all_succeed(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ablate",
+                    "-m",
+                    sweep,
+                    "data=digits",
+                    "ablation.dry_run=true",
+                ],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for sweep in ("swa=on,off", "smoothing=0,0.1", "ema=on,off")
+        ]
+        outputs = [p.communicate(timeout=300) for p in processes]
+        assert [p.returncode for p in processes] == [0, 0, 0], outputs
+        with sqlite3.connect(folder / "mlflow.db") as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            names = sorted(row[0] for row in db.execute("SELECT name FROM experiments"))
+        assert not any(t.startswith("_alembic_tmp_") for t in tables)
+        assert names == ["Default", "ablate"]
+
+
+def test_a_corrupt_store_is_named_as_such(tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(InputError, match=r"corrupt or not an SQLite database"):
+        Tracker(compose(f"tracking.uri=sqlite:///{tmp_path}/mlflow.db").tracking)
+
+
+def test_a_half_migrated_store_is_reported_with_the_fix_and_left_alone(tmp_path, store_uri):
+    Tracker(compose(f"tracking.uri={store_uri}").tracking)
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE _alembic_tmp_tags (x INTEGER)")
+    size = path.stat().st_size
+    with pytest.raises(InputError, match=r"migration was interrupted.*_alembic_tmp_tags.*upgrade"):
+        Tracker(compose(f"tracking.uri={store_uri}").tracking)
+    assert path.stat().st_size == size
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_store_folder_is_named_as_such(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    folder.chmod(0o555)
+    with pytest.raises(InputError, match="read-only"):
+        Tracker(compose(f"tracking.uri=sqlite:///{folder}/mlflow.db").tracking)
+
+
+def test_the_cli_reports_a_corrupt_store_in_one_line(tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"garbage" * 1000)
+    result = run_cli("data=digits", "training.epochs=1", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("ablate: error: `tracking.uri` must name an MLflow SQLite store")
+    assert "Traceback" not in result.stderr

@@ -3,79 +3,148 @@
 Exit codes: 0 for a FINISHED run, 2 for bad input (one line on stderr, nothing recorded),
 1 for a failed run (recorded FAILED), 130/143 for SIGINT/SIGTERM (recorded KILLED). Hydra
 reports composition errors over several lines (and `--cfg job` prints a config without running
-any job), so a single run's command line is composed and validated here first (`precheck`);
-sweeps (`-m`) are checked job by job by the sweeper. The task function lives in this
-importable module so that launchers can pickle it by name.
+any job), so the command line is composed here first (`precheck`), with the same
+`--config-dir` and `--config-name` Hydra will use; a single run is also validated and its
+output folder and tracking folder checked before any data is loaded, while the sweeper checks
+every arm of a sweep (`-m`) with the same helpers (`ablate.preflight`). The task function
+lives in this importable module so that launchers can pickle it by name.
 """
 
-import contextlib
+import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
-import hydra
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ablate.config import config_dir, validate
 from ablate.errors import DivergedError, InputError
+from ablate.held_stderr import held_stderr, hidden_by_tf_log_level
+from ablate.interrupts import sigterm_as_interrupt
+from ablate.preflight import (
+    check_output_folder,
+    check_tracking_folder,
+    hydra_error_message,
+)
+from ablate.validation import shown
 
-SKIPPED_DETAILS = ("object_type", "reference_type", "Set the environment variable")
-
-
-def one_line(error: Exception) -> str:
-    """Joins the useful lines of a Hydra/OmegaConf error and its cause into one line."""
-    lines = []
-    for part in (error, error.__cause__):
-        if part is None:
-            continue
-        text = str(part).split("Config search path")[0]
-        for line in text.splitlines():
-            line = line.strip()
-            if line and not line.startswith(SKIPPED_DETAILS) and line not in lines:
-                lines.append(line)
-    return " ".join(lines)
+# Hydra's flags that do something other than run jobs: `precheck` leaves them to Hydra.
+NOT_RUNS = ("help", "hydra_help", "info", "shell_completion", "experimental_rerun")
 
 
-def overrides_of(argv: list[str]) -> list[str]:
-    """Returns the `key=value` overrides of a Hydra command line."""
-    return [arg for arg in argv if "=" in arg and not arg.startswith("-")]
+def compose_command_line(
+    overrides: list[str],
+    config_name: str | None = None,
+    extra_config_dir: str | None = None,
+    multirun: bool = False,
+) -> DictConfig:
+    """Composes the config of a command line, with its `hydra` node, as `python -m ablate`
+    would.
+
+    Args:
+        overrides: the `key=value` overrides.
+        config_name: `--config-name`/`-cn`; None: `config`.
+        extra_config_dir: `--config-dir`/`-cd`, a folder Hydra adds to the search path (after
+            the shipped `conf/`, as Hydra does); None: none.
+        multirun: compose a sweep's (`-m`) config, as Hydra does before its sweeper starts:
+            the swept overrides are left to the sweeper. Defaults to False.
+
+    Raises:
+        InputError: if `extra_config_dir` is not a folder.
+        HydraException, OmegaConfBaseException: as Hydra raises them for a bad command line.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+    from hydra.types import RunMode
+
+    search_path = create_config_search_path(str(config_dir()))
+    if extra_config_dir is not None:  # as hydra._internal.utils._run_hydra adds it
+        folder = os.path.abspath(extra_config_dir)
+        if not os.path.isdir(folder):
+            raise InputError(
+                "`--config-dir` must name an existing folder of config files. Received: "
+                f"--config-dir={shown(extra_config_dir)} (no folder {shown(folder)}). "
+                "Check the path."
+            )
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{folder}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    backup = get_gh_backup()
+    try:
+        hydra_app = Hydra.create_main_hydra2(
+            task_name=run_from_cli.__module__.rpartition(".")[2], config_search_path=search_path
+        )
+        mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+        return hydra_app.compose_config(config_name or "config", overrides, run_mode=mode)
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """The config a job sees: `cfg` without its `hydra` node."""
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+
+
+def check_run_folders(cfg: DictConfig, key: str) -> None:
+    """Checks the output folder `key` (`hydra.run.dir` or `hydra.sweep.dir`) of a config with
+    its `hydra` node, and the tracking folder, before anything runs."""
+    try:
+        folder = OmegaConf.select(cfg, key, throw_on_missing=True)
+    except OmegaConfBaseException:  # an interpolation only a running Hydra job can resolve
+        folder = None
+    if folder is not None:
+        check_output_folder(key, folder)
+    check_tracking_folder(cfg.tracking)
 
 
 def precheck(argv: list[str]) -> None:
-    """Composes and validates a single-run command line; exits 2 with one line on error."""
-    if {"-m", "--multirun", "--help", "-h", "--hydra-help", "--info", "-i"} & set(argv):
+    """Composes and validates a command line before Hydra does; exits 2 with one line on error.
+
+    The command line is read by Hydra's own parser; `--config-dir`/`-cd` and
+    `--config-name`/`-cn` are honoured. A single run is validated, and unless the command only
+    prints the config (`--cfg`), its output folder and tracking folder are checked. A sweep
+    (`-m`) is only composed, as Hydra composes it before its sweeper starts (a typo there
+    would be Hydra's multi-line error); the sweeper checks its arms. `--help`, `--info`,
+    `--config-path` and a command line Hydra cannot parse are left to Hydra.
+    """
+    if "--version" in argv:
+        return
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+
+    def unparsable(message: str):
+        raise ValueError(message)
+
+    parser.error = unparsable  # Hydra prints its usage for such a command line
+    try:
+        args = parser.parse_args(argv)
+    except ValueError:
+        return
+    if args.config_path is not None or any(getattr(args, flag) for flag in NOT_RUNS):
         return
     try:
-        with hydra.initialize_config_dir(str(config_dir()), version_base="1.3"):
-            validate(hydra.compose("config", overrides=overrides_of(argv)))
+        cfg = compose_command_line(
+            args.overrides, args.config_name, args.config_dir, multirun=args.multirun
+        )
+        if not args.multirun:
+            validate(job_config(cfg))
+        if not args.multirun and args.cfg is None:
+            check_run_folders(cfg, "hydra.run.dir")
     except InputError as error:
         message = str(error)
     except (HydraException, OmegaConfBaseException) as error:
-        message = one_line(error)
+        message = hydra_error_message(error, args.overrides)
     else:
         return
     print(f"ablate: error: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Turns SIGTERM into `KeyboardInterrupt` (as SIGINT already is) while the block runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_from_cli(cfg: DictConfig) -> float:
@@ -87,7 +156,8 @@ def run_from_cli(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from ablate.run import run
+    with held_stderr(lambda line: not hidden_by_tf_log_level(line)):
+        from ablate.run import run  # imports TensorFlow, whose start-up lines ignore its level
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)

@@ -9,7 +9,6 @@ is declared with `knob`: its default, what it does, and the `Rule` its values mu
 data is loaded; `ablate.knob_reference` renders them all as `docs/knobs.md`.
 """
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -19,22 +18,57 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from ablate.technique_config import (
+    AdamWConfig,
+    AttentionConfig,
+    AugmentConfig,
+    AugMixConfig,
+    AutoAugmentConfig,
+    BalanceConfig,
+    BasicAugmentConfig,
+    ChannelAttentionConfig,
+    CosineConfig,
+    CosineWarmupConfig,
+    CutMixConfig,
+    EdaConfig,
+    EmaConfig,
+    MhsaConfig,
+    MixUpConfig,
+    OptimizerConfig,
+    RandAugmentConfig,
+    ScheduleConfig,
+    SgdConfig,
+    SmoteConfig,
+    SmoteUndersampleConfig,
+    SwaConfig,
+    TrainingConfig,
+)
 from ablate.validation import (
+    BY_OPTION,
+    BY_SWEEPER,
     CONVOLUTIONAL_MODELS,
     COUNT,
+    DEFAULT_MAX_SEEDS,
     FRACTION,
     IMAGE_AUGMENTATIONS,  # noqa: F401  (imported from here by ablate.techniques.augmentation)
+    MAX_NAME_LENGTH,
+    MAX_PATH_LENGTH,
+    MAX_SEED,
+    NAME,
+    PATH,
     POSITIVE_INTEGERS,
-    UNIT,
     Rule,
     above,
     at_least,
     check_combinations,
     check_required,
     check_rules,
+    integer_in,
     interval,
+    knob,
     nullable,
     one_of,
+    text,
     validate_for_data,  # noqa: F401  (imported from here by ablate.run)
 )
 
@@ -42,22 +76,10 @@ from ablate.validation import (
 DATA_SOURCES = ("mnist5k", "digits", "npz", "image_folder", "keras", "csv", "text_csv")
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 MODELS = (*CONVOLUTIONAL_MODELS, "mlp", "text_embedding")
-RESAMPLING = ("oversample", "smote", "undersample", "smote_undersample")  # change the examples
-BALANCE_METHODS = ("none", "class_weight", *RESAMPLING)
 TRACKING_BACKENDS = ("mlflow", "none")
 DESIGNS = ("ofat", "loo", "factorial")
 # Keys that do not change what is trained: where results go, the replicate's seed, the sweep.
 UNHASHED_KEYS = ("seed", "tracking", "ablation")
-BY_OPTION = "set by the option chosen"
-BY_SWEEPER = "set by the sweeper for each job"
-
-
-def knob(default, help: str, rule: Rule | None = None):
-    """A schema field: its `default`, what it does (`help`) and what it allows (`rule`)."""
-    metadata = {"help": help, "rule": rule}
-    if isinstance(default, list | dict):
-        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
@@ -103,12 +125,13 @@ class NpzDataConfig(DataConfig):
         MISSING,
         "a `.npz` file with `x_train`, `y_train` [, `x_test`, `y_test`]: 2-D `x` is a table, "
         "3-D/4-D images (pixels in [0, 1] are scaled to [0, 255]); labels 0..C-1",
+        PATH,
     )
 
 
 @dataclasses.dataclass
 class ImageFolderDataConfig(DataConfig):
-    path: str = knob(MISSING, "a folder with one subfolder of images per class")
+    path: str = knob(MISSING, "a folder with one subfolder of images per class", PATH)
     color_mode: str = knob(
         "rgb", "`image_dataset_from_directory(color_mode=)`", one_of(("rgb", "grayscale"))
     )
@@ -121,15 +144,19 @@ class KerasDataConfig(DataConfig):
 
 @dataclasses.dataclass
 class CsvDataConfig(DataConfig):
-    path: str = knob(MISSING, "a CSV file of numeric feature columns and a label column")
-    label_column: str = knob("label", "the label column; labels map to 0..C-1 in sorted order")
+    path: str = knob(MISSING, "a CSV file of numeric feature columns and a label column", PATH)
+    label_column: str = knob(
+        "label", "the label column; labels map to 0..C-1 in sorted order", NAME
+    )
 
 
 @dataclasses.dataclass
 class TextCsvDataConfig(DataConfig):
-    path: str = knob(MISSING, "a CSV file (`pandas.read_csv`) of texts and labels")
-    text_column: str = knob("text", "the text column (not the label column)")
-    label_column: str = knob("label", "the label column; labels map to 0..C-1 in sorted order")
+    path: str = knob(MISSING, "a CSV file (`pandas.read_csv`) of texts and labels", PATH)
+    text_column: str = knob("text", "the text column (not the label column)", NAME)
+    label_column: str = knob(
+        "label", "the label column; labels map to 0..C-1 in sorted order", NAME
+    )
 
 
 @dataclasses.dataclass
@@ -169,7 +196,16 @@ class MobileNetConfig(ModelConfig):
     alpha: float = knob(
         1.0, "`MobileNetV3Small(alpha=)`: the width multiplier", above(0, "(the width multiplier)")
     )
-    minimalistic: bool = knob(False, "`MobileNetV3Small(minimalistic=)`")
+    minimalistic: bool = knob(
+        False,
+        "`MobileNetV3Small(minimalistic=)`: 3x3 kernels and ReLU instead of 5x5 and hard-swish; "
+        "unlike Keras, SE blocks stay as `se` says (Keras' minimalistic model: `se=false`)",
+    )
+    se: bool = knob(
+        True,
+        "the squeeze-and-excitation blocks of MobileNetV3 (Howard et al. 2019), in the blocks "
+        "Keras gives them; separate from `minimalistic`",
+    )
     bn_momentum: float = knob(
         0.9, "`momentum` of every BatchNormalization layer (Keras builds 0.999)", FRACTION
     )
@@ -200,217 +236,6 @@ class TextEmbeddingConfig(ModelConfig):
 
 
 @dataclasses.dataclass
-class AttentionConfig:
-    """The source article's transformer block, after the last convolutional stage.
-
-    `LayerNormalization(epsilon=1e-6)(tokens + MultiHeadAttention(tokens, tokens))` over the
-    h*w positions of the feature map, reshaped back; for convolutional models only.
-    """
-
-    enabled: bool = knob(False, BY_OPTION)
-    heads: int = knob(4, "`keras.layers.MultiHeadAttention(num_heads=)`", COUNT)
-    key_dim: int = knob(32, "`MultiHeadAttention(key_dim=)`", COUNT)
-
-
-@dataclasses.dataclass
-class AugmentConfig:
-    """Augmentation of the training split.
-
-    Image options are mapped over the training batches in `tf.data`, every layer seeded from
-    `seed`, the output clipped to [0, 255]; `eda` appends edited copies of the training texts.
-    """
-
-    name: str = knob("none", BY_OPTION)
-
-
-@dataclasses.dataclass
-class BasicAugmentConfig(AugmentConfig):
-    factor: float = knob(
-        0.1,
-        "pads `ceil(factor * side)` black pixels and crops back at random, then "
-        "`RandomTranslation(height_factor=factor, width_factor=factor)`",
-        UNIT,
-    )
-    horizontal_flip: bool | None = knob(
-        None,
-        '`RandomFlip("horizontal")`; null: on for `image_folder` and `keras` cifar10, cifar100, '
-        "fashion_mnist, off otherwise (digits are never mirrored)",
-    )
-
-
-@dataclasses.dataclass
-class RandAugmentConfig(AugmentConfig):
-    num_ops: int = knob(2, "`keras.layers.RandAugment(num_ops=)`", COUNT)
-    factor: float = knob(
-        0.5, "`RandAugment(factor=)`: each operation's strength drawn from [0, factor]", UNIT
-    )
-
-
-@dataclasses.dataclass
-class AugMixConfig(AugmentConfig):
-    factor: float = knob(0.3, "`AugMix(factor=)`: the severity", UNIT)
-    num_chains: int = knob(3, "`AugMix(num_chains=)`", COUNT)
-    chain_depth: int = knob(3, "`AugMix(chain_depth=)`: the most operations per chain", COUNT)
-    alpha: float = knob(1.0, "`AugMix(alpha=)`: Dirichlet and Beta concentration", above(0))
-
-
-@dataclasses.dataclass
-class MixUpConfig(AugmentConfig):
-    alpha: float = knob(0.2, "`keras.layers.MixUp(alpha=)`: Beta concentration", above(0))
-
-
-@dataclasses.dataclass
-class CutMixConfig(AugmentConfig):
-    factor: float = knob(
-        1.0,
-        "`keras.layers.CutMix(factor=)`; not the paper's alpha: each batch draws a Beta "
-        "concentration from [0, factor]",
-        UNIT,
-    )
-
-
-@dataclasses.dataclass
-class EdaConfig(AugmentConfig):
-    alpha_sr: float = knob(0.1, "synonym replacement of n non-stop words (0 = off)", UNIT)
-    alpha_ri: float = knob(0.1, "random insertion of n synonyms (0 = off)", UNIT)
-    alpha_rs: float = knob(0.1, "n random swaps of two words (0 = off)", UNIT)
-    p_rd: float = knob(0.1, "deletes each word with this probability (0 = off)", UNIT)
-    num_aug: int = knob(
-        4, "edited copies per training text (the reference code: 9)", at_least(0, integer=True)
-    )
-    synonyms_path: str | None = knob(
-        None, "a UTF-8 file of `word: syn1, syn2` lines; null: WordNet via nltk"
-    )
-
-
-@dataclasses.dataclass
-class BalanceConfig:
-    """Class balancing of the training split, after `data.imbalance`.
-
-    Resampled splits are cached in `$ABLATE_CACHE_DIR` (default `~/.cache/ablate`). Resampling
-    trades majority-class accuracy for minority-class recall: judge by
-    `test_balanced_accuracy` and `test_macro_f1`, not accuracy alone.
-    """
-
-    name: str = knob("none", BY_OPTION)
-
-
-@dataclasses.dataclass
-class SmoteConfig(BalanceConfig):
-    k_neighbors: int = knob(
-        5, "`SMOTE(k_neighbors=)`; below the smallest class SMOTE oversamples", COUNT
-    )
-
-
-@dataclasses.dataclass
-class SmoteUndersampleConfig(SmoteConfig):
-    smote_ratio: float = knob(
-        0.5, "SMOTE raises each class below `int(ratio * n_majority)` to it", interval("(0, 1]")
-    )
-    undersample_ratio: float = knob(
-        0.8,
-        "then each class above `int(n_minority / ratio)` is lowered to it",
-        interval("(0, 1]"),
-    )
-
-
-@dataclasses.dataclass
-class TrainingConfig:
-    """The epoch budget and batch size shared by every arm."""
-
-    epochs: int = knob(10, "`model.fit(epochs=)`", COUNT)
-    batch_size: int = knob(32, "`tf.data.Dataset.batch()`; at most the training split", COUNT)
-
-
-@dataclasses.dataclass
-class OptimizerConfig:
-    """The optimizer: `keras.optimizers.Adam`, `AdamW` or `SGD`."""
-
-    name: str = knob("adam", BY_OPTION)
-    learning_rate: float = knob(1e-3, "`<optimizer>(learning_rate=)`; a schedule's peak", above(0))
-
-
-@dataclasses.dataclass
-class SgdConfig(OptimizerConfig):
-    momentum: float = knob(0.9, "`SGD(momentum=)`", FRACTION)
-    nesterov: bool = knob(False, "`SGD(nesterov=)`")
-
-
-@dataclasses.dataclass
-class AdamWConfig(OptimizerConfig):
-    weight_decay: float = knob(1e-4, "`AdamW(weight_decay=)`", at_least(0))
-
-
-@dataclasses.dataclass
-class ScheduleConfig:
-    """The learning rate over the run's U optimizer updates.
-
-    U = `training.epochs * batches_per_epoch // accumulation`. Durations are fractions of U,
-    so that arms stay aligned when the epoch budget changes.
-    """
-
-    name: str = knob("constant", BY_OPTION)
-
-
-@dataclasses.dataclass
-class CosineConfig(ScheduleConfig):
-    alpha: float = knob(
-        0.0,
-        "`CosineDecay(alpha=)`: the rate ends at alpha * rate",
-        interval("[0, 1]", "(the final fraction of the rate)"),
-    )
-
-
-@dataclasses.dataclass
-class CosineWarmupConfig(CosineConfig):
-    warmup: float = knob(
-        0.05,
-        "W = `round(warmup * U)` updates of linear warmup from 0 (`warmup_steps=W`)",
-        interval("[0, 1)", "(a fraction of all optimizer updates)"),
-    )
-
-
-@dataclasses.dataclass
-class SwaConfig:
-    """Stochastic weight averaging (Izmailov et al. 2018), hand-written: Keras 3 has none.
-
-    An equal-weight average of the trainable weights at the end of the snapshot epochs,
-    swapped in at the end of `fit`; then the BatchNormalization statistics are recomputed over
-    the unaugmented training data, as the official `bn_update` does.
-    """
-
-    enabled: bool = knob(False, BY_OPTION)
-    start: float = knob(
-        0.75,
-        "first averaged epoch (0-based): `min(round_half_up(start * epochs), epochs - 1)`",
-        Rule("in [0, 1), checked with swa=on"),  # by validation.check_swa_start
-    )
-    learning_rate: float | None = knob(
-        None,
-        "a constant rate from the start epoch (`SwaLearningRate`); null: the schedule goes on",
-        nullable(above(0)),
-    )
-    frequency: int = knob(
-        1, "epochs between snapshots", at_least(1, "(epochs between snapshots)", integer=True)
-    )
-
-
-@dataclasses.dataclass
-class EmaConfig:
-    """An exponential moving average of the weights: the optimizer's `use_ema=True` with
-    `keras.callbacks.SwapEMAWeights` (the EMA weights for validation and at the end)."""
-
-    enabled: bool = knob(False, BY_OPTION)
-    momentum: float = knob(0.99, "`<optimizer>(ema_momentum=)`", FRACTION)
-    overwrite_frequency: int | None = knob(
-        None,
-        "`<optimizer>(ema_overwrite_frequency=)`: copy the EMA into the model every N updates; "
-        "null: only at the end",
-        nullable(COUNT),
-    )
-
-
-@dataclasses.dataclass
 class TrackingConfig:
     """Where runs are recorded; each run also writes plain files into its output folder."""
 
@@ -419,8 +244,24 @@ class TrackingConfig:
         None,
         "`mlflow.MlflowClient(tracking_uri=)`; null: `MLFLOW_TRACKING_URI`, else "
         "`sqlite:///mlflow.db` in the working directory",
+        nullable(text(MAX_PATH_LENGTH, "URI")),
     )
-    experiment: str = knob("ablate", "the MLflow experiment (created when missing)")
+    experiment: str = knob(
+        "ablate",
+        "the MLflow experiment (created when missing)",
+        text(MAX_NAME_LENGTH, "name", "(MLflow's limit)"),
+    )
+    timeout_s: int = knob(
+        5,
+        "seconds one call to a tracking server may take (`MLFLOW_HTTP_REQUEST_TIMEOUT`)",
+        at_least(1, integer=True),
+    )
+    retries: int = knob(
+        1,
+        "retries of a failed call to a tracking server, 1 s apart "
+        "(`MLFLOW_HTTP_REQUEST_MAX_RETRIES`); then the run goes on offline",
+        at_least(0, integer=True),
+    )
 
 
 @dataclasses.dataclass
@@ -435,8 +276,15 @@ class AblationConfig:
     )
     seeds: int = knob(
         1,
-        "paired seeds per arm: `seed`, `seed+1`, ... (Bouthillier et al. 2021)",
+        "paired seeds per arm: `seed`, `seed+1`, ... (Bouthillier et al. 2021); at most "
+        "`ablation.max_seeds`",
         at_least(1, "(paired seeds per arm)", integer=True),
+    )
+    max_seeds: int = knob(
+        DEFAULT_MAX_SEEDS,
+        "the most seeds `ablation.seeds` may ask for, so that a typo (`ablation.seeds=100000`) "
+        "does not plan a sweep that never ends; to run more, raise it on the same command line",
+        COUNT,
     )
     order: str = knob(
         "interleaved",
@@ -452,6 +300,7 @@ class AblationConfig:
     report: bool = knob(True, "build the report when the sweep ends")
     sweep_id: str | None = knob(None, BY_SWEEPER)
     parent_run_id: str | None = knob(None, BY_SWEEPER)
+    run_id: str | None = knob(None, BY_SWEEPER + " (the run it claimed for the job)")
     arm: str | None = knob(None, BY_SWEEPER)
     role: str | None = knob(None, BY_SWEEPER)
     factor: str | None = knob(None, BY_SWEEPER)
@@ -491,7 +340,7 @@ class AblateConfig:
     seed: int = knob(
         0,
         "seeds Keras, the split, the shuffle, augmentation, samplers, the long tail and EDA",
-        at_least(0, integer=True),
+        integer_in(0, MAX_SEED, "(NumPy's seed range)"),
     )
     deterministic: bool = knob(
         True,
@@ -528,6 +377,7 @@ SCHEMAS = {
         "base_basic": BasicAugmentConfig,
         "base_randaugment": RandAugmentConfig,
         "base_augmix": AugMixConfig,
+        "base_autoaugment": AutoAugmentConfig,
         "base_mixup": MixUpConfig,
         "base_cutmix": CutMixConfig,
         "base_eda": EdaConfig,
@@ -537,7 +387,11 @@ SCHEMAS = {
         "base_smote": SmoteConfig,
         "base_smote_undersample": SmoteUndersampleConfig,
     },
-    "attention": {"base_attention": AttentionConfig},
+    "attention": {
+        "base_attention": AttentionConfig,
+        "base_channel_attention": ChannelAttentionConfig,
+        "base_mhsa": MhsaConfig,
+    },
     "swa": {"base_swa": SwaConfig},
     "ema": {"base_ema": EmaConfig},
     "tracking": {"base_tracking": TrackingConfig},

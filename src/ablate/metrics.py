@@ -7,10 +7,21 @@ expected calibration error on the test split.
 import numpy as np
 
 # What every run logs: per epoch (MLflow step = epoch), and once at the end.
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
+# `loss` includes label smoothing; `nll` is the plain cross-entropy, comparable across arms.
+EPOCH_METRICS = (
+    "loss",
+    "accuracy",
+    "nll",
+    "val_loss",
+    "val_accuracy",
+    "val_nll",
+    "lr",
+    "epoch_time_s",
+)
 FINAL_METRICS = (
     "test_accuracy",
     "test_loss",
+    "test_nll",
     "test_macro_f1",
     "test_balanced_accuracy",
     "test_ece",
@@ -19,6 +30,13 @@ FINAL_METRICS = (
     "steady_epoch_time_s",
     "train_throughput",
     "num_params",
+    "optimizer_updates",
+    "lr_first",
+    "lr_peak",
+    "lr_last",
+    "attention_tokens",
+    "attention_params",
+    "augment_changed_share",
     "peak_rss_mb",
 )
 

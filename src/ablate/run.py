@@ -19,17 +19,24 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import RESAMPLING, flatten, resolved_dict, validate, validate_for_data
+from ablate.config import flatten, resolved_dict, validate, validate_for_data
 from ablate.data import load_dataset
 from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
 from ablate.errors import DivergedError, InputError
 from ablate.metrics import EPOCH_METRICS, classification_metrics
-from ablate.models import build_model
-from ablate.run_files import write_run_files
+from ablate.models import attention_summary, build_model
+from ablate.run_files import write_run_files, write_upload_marker
+from ablate.technique_config import RESAMPLING
 from ablate.techniques import balancing
 from ablate.techniques.ema import ema_callbacks
 from ablate.techniques.label_smoothing import build_loss
-from ablate.techniques.optimizer import build_optimizer, check_accumulation
+from ablate.techniques.optimizer import (
+    build_optimizer,
+    check_accumulation,
+    last_update_learning_rate,
+    learning_rate_summary,
+    whole_updates,
+)
 from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
 
 FLIPPABLE_SOURCES = ("image_folder",)  # natural images; digits must never be mirrored
@@ -48,6 +55,8 @@ class Pipelines:
         val: validation batches.
         test: test batches.
         steps_per_epoch: training batches per epoch.
+        changed_share: the share of training images the image augmentation changes
+            (`augment_changed_share`), or None without one.
     """
 
     train: object
@@ -55,6 +64,7 @@ class Pipelines:
     val: object
     test: object
     steps_per_epoch: int
+    changed_share: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +91,9 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
         DivergedError: if the loss became NaN or infinite (run recorded FAILED).
     """
     validate(cfg)
-    tracker = Tracker(cfg.tracking)
     resolved = resolved_dict(cfg)
     tags = run_tags(resolved)
+    claimed = cfg.ablation.run_id  # a sweeper created the run before launching this job
     try:
         reset_keras(cfg.seed, cfg.deterministic)
         raw = load_dataset(cfg.data)
@@ -94,14 +104,18 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
         model = build_model(
             cfg.model, cfg.attention, raw.modality, raw.input_shape, raw.num_classes, splits.x_train
         )
-    except InputError as error:
+    except Exception as error:
         if cfg.ablation.sweep_id:  # a sweep records the arm that could not start as FAILED
-            write_run_files(output_dir, resolved, tags, "FAILED", None, None, {}, str(error))
-            tracker.start_run(run_name, tags).end("FAILED", "input_error", str(error))
+            known = isinstance(error, InputError)
+            reason = "input_error" if known else "exception"
+            message = str(error) if known else f"{type(error).__name__}: {error}"
+            write_run_files(output_dir, resolved, tags, "FAILED", None, None, {}, message)
+            Tracker(cfg.tracking).start_run(run_name, tags, claimed).end("FAILED", reason, message)
         raise
     facts = dataset_facts(raw, splits)
 
-    record = tracker.start_run(run_name, tags)
+    tracker = Tracker(cfg.tracking)  # opened (a fresh store created) only now: bad data leaves none
+    record = tracker.start_run(run_name, tags, claimed)
     status, reason, error, outcome = "FAILED", None, None, None
     try:
         record.log_params(flatten(resolved) | flatten(facts, "dataset."))
@@ -135,6 +149,8 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
             record.log_artifacts(output_dir)
         finally:
             record.end(status, reason, error)
+            if record.unreached:  # the store went away: the plain files wait for an upload
+                write_upload_marker(output_dir, record.run_id, tracker.uri, record.unreached)
 
 
 def reset_keras(seed: int, deterministic: bool) -> None:
@@ -187,8 +203,8 @@ def apply_training_split_techniques(cfg: DictConfig, splits: Splits) -> tuple[Sp
     if cfg.augment.name == "eda":
         from ablate.techniques.text_augmentation import augment_texts, load_synonyms
 
-        options = _options(cfg.augment, "synonyms_path")
-        synonyms = load_synonyms(cfg.augment.synonyms_path)
+        options = _options(cfg.augment, "synonyms_path", "wordnet_dir")
+        synonyms = load_synonyms(cfg.augment.synonyms_path, wordnet_dir=cfg.augment.wordnet_dir)
         x, y = augment_texts(x, y, synonyms, cfg.seed, **options)
     return dataclasses.replace(splits, x_train=x, y_train=y), class_weight
 
@@ -206,22 +222,32 @@ def build_pipelines(cfg: DictConfig, splits: Splits) -> Pipelines:
     check_accumulation(cfg.accumulation, steps_per_epoch, batch_size)
 
     train = to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size, cfg.seed)
+    train_plain = to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size)
+    share = None
     if cfg.augment.name not in ("none", "eda"):
-        from ablate.techniques.augmentation import augment_dataset, build_augmentation
+        from ablate.techniques.augmentation import (
+            augment_dataset,
+            build_augmentation,
+            changed_share,
+        )
 
         options = _options(cfg.augment)
         if cfg.augment.name == "basic":
             options["horizontal_flip"] = horizontal_flip(cfg)
-        augmentation = build_augmentation(
-            cfg.augment.name, image_shape=tuple(splits.x_train.shape[1:]), seed=cfg.seed, **options
+        shape = tuple(splits.x_train.shape[1:])
+        train = augment_dataset(
+            train, build_augmentation(cfg.augment.name, image_shape=shape, seed=cfg.seed, **options)
         )
-        train = augment_dataset(train, augmentation)
+        # evidence, measured with its own copy so that training batches do not depend on it
+        probe = build_augmentation(cfg.augment.name, image_shape=shape, seed=cfg.seed, **options)
+        share = changed_share(train_plain, probe)
     return Pipelines(
         train=train,
-        train_plain=to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size),
+        train_plain=train_plain,
         val=to_tf_dataset(splits.x_val, splits.y_val, num_classes, batch_size),
         test=to_tf_dataset(splits.x_test, splits.y_test, num_classes, batch_size),
         steps_per_epoch=steps_per_epoch,
+        changed_share=share,
     )
 
 
@@ -252,11 +278,13 @@ def fit_and_evaluate(
     model.compile(
         optimizer=build_optimizer(cfg, pipelines.steps_per_epoch),
         loss=build_loss(cfg.smoothing),
-        metrics=["accuracy"],
+        # `nll`: plain cross-entropy, comparable across `smoothing` arms (the loss is smoothed)
+        metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="nll")],
     )
+    swa = swa_callbacks(cfg, pipelines)
     started = time.perf_counter()
     history = model.fit(
-        pipelines.train,
+        whole_updates(pipelines.train, pipelines.steps_per_epoch, cfg.accumulation),
         validation_data=pipelines.val,
         epochs=cfg.training.epochs,
         class_weight=class_weight,
@@ -264,7 +292,7 @@ def fit_and_evaluate(
             EpochClock(),
             keras.callbacks.TerminateOnNaN(),
             *ema_callbacks(cfg.ema),
-            *swa_callbacks(cfg, pipelines),
+            *swa,
             *callbacks,
         ],
         shuffle=False,  # the training dataset reshuffles itself, seeded
@@ -279,19 +307,24 @@ def fit_and_evaluate(
             f"{int(np.argmax(~np.isfinite(losses))) + 1}"
         )
 
-    test_loss, test_accuracy = model.evaluate(pipelines.test, verbose=0)
+    scores = model.evaluate(pipelines.test, verbose=0, return_dict=True)
     probabilities = model.predict(pipelines.test, verbose=0)
     epoch_times = history["epoch_time_s"]
     epochs_run = len(epoch_times)
     metrics = {
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
+        "test_accuracy": float(scores["accuracy"]),
+        "test_loss": float(scores["loss"]),
+        "test_nll": float(scores["nll"]),
         **classification_metrics(probabilities, splits.y_test),
         "train_time_s": train_time_s,
         "first_epoch_time_s": epoch_times[0],
         "steady_epoch_time_s": float(np.median(epoch_times[1:] if epochs_run > 1 else epoch_times)),
         "train_throughput": len(splits.y_train) * epochs_run / train_time_s,
         "num_params": float(model.count_params()),
+        **learning_rate_summary(cfg, pipelines.steps_per_epoch),
+        **(swa[0].metrics() if swa else {}),
+        **attention_summary(model).metrics(),
+        **({"augment_changed_share": pipelines.changed_share} if pipelines.changed_share else {}),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
     return Outcome(
@@ -317,7 +350,9 @@ def swa_callbacks(cfg: DictConfig, pipelines: Pipelines) -> list[keras.callbacks
 class EpochClock(keras.callbacks.Callback):
     """Adds `epoch_time_s` and `lr` to the logs of every epoch.
 
-    Listed first among the callbacks, so that loggers and `History` see both values.
+    `lr` is the learning rate of the epoch's last optimizer update (with `accumulation` too;
+    `ablate.techniques.optimizer.last_update_learning_rate`), not Keras' rate of the next
+    batch. Listed first among the callbacks, so that loggers and `History` see both values.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -327,7 +362,7 @@ class EpochClock(keras.callbacks.Callback):
         if logs is None:
             return
         logs["epoch_time_s"] = time.perf_counter() - self._start
-        logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs["lr"] = last_update_learning_rate(self.model.optimizer)
 
 
 class EpochLogger(keras.callbacks.Callback):

@@ -53,3 +53,19 @@ def write_run_files(
     (folder / "metrics.json").write_text(json.dumps(record, indent=2))
     if history:
         learning_curve_figure(history).savefig(folder / "learning_curve.png", dpi=100)
+
+
+UPLOAD_MARKER = "not_uploaded.json"
+
+
+def write_upload_marker(folder: Path, run_id: str, tracking_uri: str, reason: str) -> None:
+    """Marks a run whose results did not reach its tracking store (`python -m ablate.upload`).
+
+    Args:
+        folder: the run's output folder, holding its `metrics.json`.
+        run_id: the MLflow run the results belong to.
+        tracking_uri: the store that did not answer.
+        reason: the first error, one line.
+    """
+    record = {"run_id": run_id, "tracking_uri": tracking_uri, "reason": reason}
+    (folder / UPLOAD_MARKER).write_text(json.dumps(record, indent=2))

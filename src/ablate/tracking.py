@@ -1,7 +1,8 @@
-"""Everything MLflow: runs, tag names, a sweep's parent run, reading runs back, uploading files.
+"""MLflow runs: the store, tag names, a run's records, a sweep's parent run and claims.
 
-This is the one module that imports `mlflow`, always inside a function, so `tracking=none` and
-the report's folder reader never load it. Runs are driven through `MlflowClient` with an
+With `ablate.tracking_transfer` (reading runs back, sending plain files), the only module that
+imports `mlflow`, always inside a function, so `tracking=none` and the report's folder reader
+never load it. Runs are driven through `MlflowClient` with an
 explicit run id rather than the fluent API: no global active run, no atexit hook that would
 mark a crashed run FINISHED, and every terminal status (FINISHED, FAILED, KILLED) is set here.
 
@@ -25,7 +26,7 @@ from omegaconf import DictConfig
 
 import ablate
 from ablate.config import config_hash
-from ablate.errors import InputError, SweepNotFoundError
+from ablate.errors import InputError
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 5000  # what we keep of an error message in a tag
@@ -97,11 +98,11 @@ def run_tags(resolved: dict) -> dict[str, str]:
     return tags
 
 
-def _check_reachable(uri: str) -> None:
+def _check_reachable(uri: str, timeout_s: float = 5) -> None:
     """Fails fast, before training, when the tracking store cannot be used."""
     if uri.startswith(("http://", "https://")):
         try:
-            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).close()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise InputError(
@@ -178,11 +179,12 @@ def _store_lock(uri: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def open_client(uri: str):
+def open_client(uri: str, timeout_s: float = 5):
     """Returns an `MlflowClient` on `uri` with its store created and checked.
 
     Args:
         uri: a tracking URI (`sqlite:///...`, `http://...`, ...).
+        timeout_s: how long the reachability check of a server may take. Defaults to 5.
 
     Returns:
         The `mlflow.MlflowClient`.
@@ -192,7 +194,7 @@ def open_client(uri: str):
     """
     import mlflow
 
-    _check_reachable(uri)
+    _check_reachable(uri, timeout_s)
     with _store_lock(uri):
         try:  # the client creates and migrates a fresh store's schema
             client = mlflow.MlflowClient(tracking_uri=uri)
@@ -219,6 +221,7 @@ class NullRun:
     """A run that records nothing (`tracking=none`)."""
 
     run_id = None
+    unreached = None
 
     def log_params(self, params: dict) -> None:
         pass
@@ -234,28 +237,45 @@ class NullRun:
 
 
 class MlflowRun:
-    """One MLflow run, addressed by id; every write is one batched call."""
+    """One MLflow run, addressed by id; every write is one batched call.
+
+    A store that stops answering (a dead tracking server, a full disk) does not stop training:
+    the first failed call is kept in `unreached` and every later call is skipped. The run's
+    plain files hold everything, and `python -m ablate.upload` sends them once the store is
+    back (`upload_run`).
+    """
 
     def __init__(self, client, run_id: str):
         self._client = client
         self.run_id = run_id
+        self.unreached: str | None = None
+
+    def _call(self, method, *args, **kwargs) -> None:
+        if self.unreached is not None:
+            return
+        try:
+            method(*args, **kwargs)
+        except Exception as error:  # MlflowException, or the HTTP/database error under it
+            text = getattr(error, "message", None) or str(error) or type(error).__name__
+            self.unreached = " ".join(text.split())[:500]
 
     def log_params(self, params: dict) -> None:
         from mlflow.entities import Param
 
         items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         for start in range(0, len(items), PARAMS_PER_BATCH):
-            self._client.log_batch(self.run_id, params=items[start : start + PARAMS_PER_BATCH])
+            batch = items[start : start + PARAMS_PER_BATCH]
+            self._call(self._client.log_batch, self.run_id, params=batch)
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
-        self._client.log_batch(self.run_id, metrics=items)
+        self._call(self._client.log_batch, self.run_id, metrics=items)
 
     def log_artifacts(self, folder: Path) -> None:
-        self._client.log_artifacts(self.run_id, str(folder))
+        self._call(self._client.log_artifacts, self.run_id, str(folder))
 
     def end(self, status: str, reason: str | None = None, error: str | None = None) -> None:
         """Sets the terminal status, with `ablate.failure_reason` and `ablate.error` tags."""
@@ -264,8 +284,8 @@ class MlflowRun:
         tags = {FAILURE_REASON_TAG: reason, ERROR_TAG: error}
         items = [RunTag(k, v[:MAX_TAG_LENGTH]) for k, v in tags.items() if v]
         if items:
-            self._client.log_batch(self.run_id, tags=items)
-        self._client.set_terminated(self.run_id, status=status)
+            self._call(self._client.log_batch, self.run_id, tags=items)
+        self._call(self._client.set_terminated, self.run_id, status=status)
 
 
 class Tracker:
@@ -285,17 +305,37 @@ class Tracker:
             return
         import mlflow
 
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking_cfg.timeout_s)
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking_cfg.retries)
+        os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
         self.uri = tracking_cfg.uri or mlflow.get_tracking_uri()
-        self.client = open_client(self.uri)
+        self.client = open_client(self.uri, tracking_cfg.timeout_s)
 
     def experiment_id(self) -> str:
         """Returns the id of the configured experiment, creating it if needed."""
         return get_or_create_experiment(self.client, self.uri, self._experiment)
 
-    def start_run(self, run_name: str, tags: dict[str, str]):
-        """Creates a RUNNING run with `tags` (a `PARENT_RUN_TAG` tag nests it)."""
+    def start_run(self, run_name: str, tags: dict[str, str], claimed_run_id: str | None = None):
+        """Starts a RUNNING run with `tags` (a `PARENT_RUN_TAG` tag nests it).
+
+        Args:
+            run_name: the run's name.
+            tags: its tags.
+            claimed_run_id: the run a sweeper created for this job before launching it
+                (`SweepStore.claim`), which the job takes over; None creates a new run.
+
+        Returns:
+            An `MlflowRun`, or a `NullRun` with `tracking=none`.
+        """
         if not self.enabled:
             return NullRun()
+        if claimed_run_id:
+            from mlflow.entities import RunTag
+
+            items = [RunTag(k, v[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+            self.client.log_batch(claimed_run_id, tags=items)
+            self.client.update_run(claimed_run_id, status="RUNNING")
+            return MlflowRun(self.client, claimed_run_id)
         run = self.client.create_run(self.experiment_id(), run_name=run_name, tags=tags)
         return MlflowRun(self.client, run.info.run_id)
 
@@ -319,6 +359,7 @@ class SweepStore:
 
     def __init__(self, tracking_cfg):
         tracker = Tracker(tracking_cfg)
+        self._timeout_s = tracking_cfg.timeout_s
         self.uri = tracker.uri
         self.client = tracker.client
         self.experiment_id = tracker.experiment_id()
@@ -372,12 +413,25 @@ class SweepStore:
         runs = self._search(f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'")
         return [r for r in runs if r.data.tags.get(SUPERSEDED_TAG) != "true"]
 
+    def claim(self, parent_run_id: str, run_name: str, tags: dict[str, str]) -> str:
+        """Creates a child run in SCHEDULED state before its job is launched; returns its id.
+
+        The job takes the run over (`Tracker.start_run(claimed_run_id=...)`), so a concurrent
+        or later rerun sees every (arm, seed) that is queued or training, never trains it twice.
+        """
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={**tags, PARENT_RUN_TAG: parent_run_id}
+        )
+        self.client.update_run(run.info.run_id, status="SCHEDULED")
+        return run.info.run_id
+
     def kill_stale(self, children) -> int:
-        """Marks RUNNING children KILLED: their sweeping process is gone (checked by the caller
-        through `open_parent`). Returns how many were marked."""
-        stale = [r for r in children if r.info.status == "RUNNING"]
+        """Marks RUNNING and SCHEDULED children KILLED: their sweeping process is gone (checked
+        by the caller through `open_parent`). Returns how many were marked."""
+        stale = [r for r in children if r.info.status in ("RUNNING", "SCHEDULED")]
         for run in stale:
-            self.client.set_tag(run.info.run_id, FAILURE_REASON_TAG, "interrupted")
+            reason = "interrupted" if run.info.status == "RUNNING" else "not started"
+            self.client.set_tag(run.info.run_id, FAILURE_REASON_TAG, reason)
             self.client.set_terminated(run.info.run_id, status="KILLED")
         return len(stale)
 
@@ -395,169 +449,17 @@ class SweepStore:
         durations = [(r.info.end_time - r.info.start_time) / 1000 for r in runs if r.info.end_time]
         return sum(durations) / len(durations) if durations else None
 
+    def unanswered(self) -> str | None:
+        """Why the store cannot take runs now (a tracking server that does not answer), or None."""
+        try:
+            _check_reachable(self.uri, self._timeout_s)
+        except InputError as error:
+            return str(error)
+        return None
+
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)
 
-    def close_parent(self, parent_run_id: str, failed: bool) -> None:
-        self.client.set_terminated(
-            parent_run_id,
-            status="FAILED" if failed else "FINISHED",
-            end_time=int(time.time() * 1000),
-        )
-
-
-def _search_all(client, experiment_ids: list[str], filter_string: str, order_by=None) -> list:
-    """Every run matching `filter_string`, across result pages."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=filter_string,
-            max_results=1000,
-            order_by=order_by,
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
-
-
-def read_sweep_runs(
-    tracking_uri: str | None = None,
-    sweep_id: str | None = None,
-    experiment: str | None = None,
-) -> list[dict]:
-    """Reads one sweep's child runs from an MLflow store, as the records of `metrics.json`.
-
-    The sweep is found by its parent run (tag `ablate.kind=sweep`): the one tagged
-    `ablate.sweep_id=<sweep_id>`, or the newest one (latest start time) when `sweep_id`
-    is None. Its runs are the runs tagged with the same `ablate.sweep_id` and an
-    `ablate.arm`, less those a resumed sweep superseded (`ablate.superseded=true`). Final
-    metrics are each run's last values; the per-epoch `val_accuracy` and `epoch_time_s`
-    come from `MlflowClient.get_metric_history`.
-
-    Args:
-        tracking_uri: the MLflow store. Defaults to `None`: `default_tracking_uri()`.
-        sweep_id: the sweep to read. Defaults to `None`: the latest sweep.
-        experiment: the experiment name to search in. Defaults to `None`: all experiments.
-
-    Returns:
-        One dict per run with `run_id`, `status`, `error`, `tags`, `metrics` (final values)
-        and `history` (`val_accuracy` and `epoch_time_s` per epoch), as a run's
-        `metrics.json` holds them.
-
-    Raises:
-        SweepNotFoundError: if the store does not exist or holds no sweep, or `sweep_id` or
-            `experiment` is unknown.
-    """
-    from mlflow.exceptions import MlflowException
-
-    uri = tracking_uri or default_tracking_uri()
-    try:
-        return _read_sweep_runs(uri, sweep_id, experiment)
-    except MlflowException as error:
-        reason = (error.message or str(error) or type(error).__name__).splitlines()[0]
-        raise InputError(
-            f"The MLflow store could not be read. Received: tracking_uri={uri} ({reason}). "
-            "Pass --tracking-uri, or read a sweep folder with --from-dir."
-        ) from None
-
-
-def _read_sweep_runs(uri: str, sweep_id: str | None, experiment: str | None) -> list[dict]:
-    from ablate.metrics import EPOCH_METRICS
-
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise SweepNotFoundError(
-            "`tracking_uri` must name an existing MLflow store. Received: "
-            f"tracking_uri={uri} (no such file). Run a sweep first, pass --tracking-uri, "
-            "or read a sweep folder with --from-dir."
-        )
-    from mlflow import MlflowClient
-    from mlflow.entities import ViewType
-
-    client = MlflowClient(tracking_uri=uri)
-    if experiment is None:
-        experiment_ids = [
-            e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
-        ]
-    else:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise SweepNotFoundError(
-                "`experiment` must name an experiment of the store. Received: "
-                f"experiment={experiment} (store {uri})."
-            )
-        experiment_ids = [found.experiment_id]
-    parent_filter = f"tags.`{KIND_TAG}` = '{SWEEP_KIND}'"
-    if sweep_id is not None:
-        parent_filter += f" and tags.`{SWEEP_ID_TAG}` = '{_quote(sweep_id)}'"
-    parents = _search_all(
-        client, experiment_ids, parent_filter, order_by=["attributes.start_time DESC"]
-    )
-    if not parents:
-        if sweep_id is None:
-            raise SweepNotFoundError(
-                f"No sweep found in the MLflow store {uri}"
-                + (f" (experiment {experiment})" if experiment else "")
-                + ". Received: no run tagged ablate.kind=sweep. Run one with "
-                "`python -m ablate -m ...`, or pass --tracking-uri or --from-dir."
-            )
-        known = sorted(
-            {
-                p.data.tags.get(SWEEP_ID_TAG, "")
-                for p in _search_all(client, experiment_ids, f"tags.`{KIND_TAG}` = '{SWEEP_KIND}'")
-            }
-        )
-        raise SweepNotFoundError(
-            f"`sweep` must name a sweep of the store {uri}. Received: sweep={sweep_id} "
-            f"(known: {', '.join(known) or 'none'})."
-        )
-    chosen = parents[0].data.tags.get(SWEEP_ID_TAG, "")
-    children = _search_all(
-        client,
-        experiment_ids,
-        f"tags.`{SWEEP_ID_TAG}` = '{_quote(chosen)}' and tags.`{ARM_TAG}` != ''",
-    )
-    children = [
-        run
-        for run in children
-        if run.data.tags.get(KIND_TAG) != SWEEP_KIND and run.data.tags.get(SUPERSEDED_TAG) != "true"
-    ]
-    if not children:
-        raise SweepNotFoundError(
-            f"Sweep {chosen} in the MLflow store {uri} has no runs yet. Received: a parent run "
-            "without child runs tagged ablate.arm."
-        )
-    records = []
-    for run in children:
-        tags = run.data.tags
-        history = {}
-        for name in ("val_accuracy", "epoch_time_s"):
-            points = sorted(client.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
-            history[name] = [m.value for m in points]
-        metrics = {k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS}
-        records.append(
-            {
-                "run_id": run.info.run_id,
-                "status": run.info.status,
-                "error": tags.get(ERROR_TAG),
-                "tags": tags,
-                "metrics": metrics,
-                "history": history,
-            }
-        )
-    return records
-
-
-def upload_files(tracking_uri: str | None, run_id: str, paths, folder: str) -> None:
-    """Logs `paths` as artifacts of run `run_id` under `folder` (e.g. a sweep's report)."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    for path in paths:
-        client.log_artifact(run_id, str(path), artifact_path=folder)
+    def close_parent(self, parent_run_id: str, status: str) -> None:
+        """Ends the sweep's parent run: FINISHED, FAILED (a run failed) or KILLED."""
+        self.client.set_terminated(parent_run_id, status=status, end_time=int(time.time() * 1000))

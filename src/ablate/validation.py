@@ -9,6 +9,7 @@ check exists once, in one wording: what was expected, then `Received: key=value`
 to fix it.
 """
 
+import copy
 import dataclasses
 import numbers
 from collections.abc import Callable
@@ -19,7 +20,22 @@ from ablate.errors import InputError
 
 # The options that the cross-field checks below name (`ablate.config` builds its lists on them).
 CONVOLUTIONAL_MODELS = ("small_cnn", "mobilenet_v3_small")
-IMAGE_AUGMENTATIONS = ("basic", "randaugment", "augmix", "mixup", "cutmix")
+ATTENTIONS = ("off", "se", "cbam", "mhsa")
+CHANNEL_ATTENTIONS = ("se", "cbam")
+# Self-attention over fewer positions than this is refused (one token: a linear map).
+MIN_ATTENTION_TOKENS = 4
+# Keras' pretrained MobileNetV3Small weights exist for these alphas only.
+IMAGENET_ALPHAS = {False: (0.75, 1.0), True: (1.0,)}
+IMAGE_AUGMENTATIONS = ("basic", "randaugment", "augmix", "autoaugment", "mixup", "cutmix")
+# Caps on knobs whose absurd values would fail deep inside a library, or never end.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_SEED = 2**32 - 1  # the largest seed `np.random.seed` (via `keras.utils.set_random_seed`) takes
+MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
+MAX_NAME_LENGTH = 500  # MLflow's longest experiment name
+DEFAULT_MAX_SEEDS = 1000  # `ablation.max_seeds`: more paired seeds must be asked for explicitly
+# A received value longer than this is shown by its start and its length in messages.
+SHOWN_VALUE_LENGTH = 80
 SMOTE_METHODS = ("smote", "smote_undersample")
 # What each source holds; an npz file may hold either images or a table (checked after loading).
 MODALITY_OF_SOURCE = {
@@ -54,7 +70,22 @@ class Rule:
 def require(condition: bool, key: str, value, allowed: str) -> None:
     """Raises "`key` must be <allowed>. Received: key=value" unless `condition` holds."""
     if not condition:
-        raise InputError(f"`{key}` must be {allowed}. Received: {key}={value}")
+        raise InputError(f"`{key}` must be {allowed}. Received: {key}={shown(value)}")
+
+
+def shown(value) -> str:
+    """`value` as messages show it: a long one by its start and its length, on one line.
+
+    Example:
+
+    >>> shown("x" * 10000)[-22:]
+    '... (10000 characters)'
+    """
+    written = str(value)
+    if len(written) <= SHOWN_VALUE_LENGTH and "\n" not in written:
+        return written
+    start = written[: SHOWN_VALUE_LENGTH // 2].splitlines()[0]
+    return f"{start}... ({len(written)} characters)"
 
 
 def refusal(first: str, second: str, reason: str, fix: str) -> InputError:
@@ -114,6 +145,21 @@ def at_least(low: float, note: str = "", *, integer: bool = False) -> Rule:
     return Rule(" ".join(filter(None, (words, note))), lambda v: kind(v) and v >= low)
 
 
+def integer_in(low: int, high: int, note: str = "") -> Rule:
+    """An integer from `low` to `high`, both included."""
+    words = " ".join(filter(None, (f"an integer in [{low}, {high}]", note)))
+    return Rule(words, lambda v: _is_integer(v) and low <= v <= high)
+
+
+def text(max_length: int, what: str = "string", note: str = "") -> Rule:
+    """A string of at most `max_length` characters that is not empty or blank."""
+    words = f"a non-empty {what} of at most {max_length} characters"
+    return Rule(
+        " ".join(filter(None, (words, note))),
+        lambda v: isinstance(v, str) and bool(v.strip()) and len(v) <= max_length,
+    )
+
+
 def above(low: float, note: str = "") -> Rule:
     """A number greater than `low`."""
     words = " ".join(filter(None, (f"> {low}", note)))
@@ -133,10 +179,34 @@ def nullable(rule: Rule) -> Rule:
 COUNT = at_least(1, integer=True)
 FRACTION = interval("[0, 1)")
 UNIT = interval("[0, 1]")
+PATH = text(MAX_PATH_LENGTH, "path")
+NAME = text(MAX_NAME_LENGTH, "name")
 POSITIVE_INTEGERS = Rule(
     "a non-empty list of integers >= 1",
     lambda v: len(v) >= 1 and all(_is_integer(u) and u >= 1 for u in v),
 )
+
+
+def check_seeds(seed: int, seeds: int, max_seeds: int) -> None:
+    """A sweep's paired seeds `seed`, ..., `seed + ablation.seeds - 1`: at most
+    `ablation.max_seeds` of them, the last one a seed NumPy takes (at most 2**32 - 1).
+
+    Checked by the sweeper before it plans: a single run ignores `ablation.seeds`, and each
+    job of a sweep carries its own `seed`.
+    """
+    if seeds > max_seeds:
+        raise InputError(
+            f"`ablation.seeds` must be at most ablation.max_seeds={max_seeds}, so that a typo "
+            f"does not plan {seeds} runs per arm. Received: ablation.seeds={seeds}. Lower it, "
+            f"or raise the cap explicitly: ablation.max_seeds={seeds}."
+        )
+    last = seed + seeds - 1
+    if last > MAX_SEED:
+        raise InputError(
+            f"`seed` must leave room for the sweep's paired seeds seed, seed+1, ..., all at most "
+            f"{MAX_SEED} (NumPy's largest seed). Received: seed={seed} with "
+            f"ablation.seeds={seeds} (last seed {last}). Use seed <= {MAX_SEED - seeds + 1}."
+        )
 
 
 def check_splits(val_fraction: float, test_fraction: float) -> None:
@@ -160,6 +230,56 @@ def check_swa_start(start: float, epochs: int) -> None:
         )
 
 
+def swa_snapshot_epochs(start: float, epochs: int, frequency: int) -> list[int]:
+    """The 0-based epochs at whose end SWA takes a snapshot of the weights.
+
+    The first `round_half_up(start * epochs)` epochs (at most `epochs - 1`) train before
+    averaging; then every `frequency`-th epoch from there is averaged, the last one included
+    only when it falls on that grid. With 10 epochs, `start=0.5` and `frequency=1`: epochs 5..9
+    (the 6th to the 10th), 5 snapshots.
+
+    Example:
+
+    >>> swa_snapshot_epochs(0.5, 10, 2)
+    [5, 7, 9]
+    """
+    first = min(int(start * epochs + 0.5), epochs - 1)
+    return list(range(first, epochs, frequency))
+
+
+def check_swa_snapshots(start: float, epochs: int, frequency: int) -> None:
+    """`swa=on` must average at least 2 snapshots, or the average is the last epoch's weights.
+
+    The one check of the number of snapshots: `ablate.config.validate` runs it before any data
+    is loaded (the snapshots are whole epochs, so their number depends on these three knobs
+    only).
+    """
+    snapshots = swa_snapshot_epochs(start, epochs, frequency)
+    if len(snapshots) < 2:
+        highest = (epochs - frequency - 0.5) / epochs  # round_half_up(start * epochs) < this
+        fix = (
+            f"Set swa.start below {highest:.4g} or raise training.epochs."
+            if highest > 0
+            else f"Raise training.epochs above swa.frequency={frequency}."
+        )
+        raise InputError(
+            "`swa.start` must leave at least 2 snapshots to average (1 is the last epoch's "
+            f"weights, no average); it leaves 1, epoch {snapshots[0] + 1} of {epochs}. "
+            f"Received: swa.start={start} with training.epochs={epochs}. {fix}"
+        )
+
+
+def check_swa_schedule(schedule: str, learning_rate: float | None) -> None:
+    """`swa.schedule=cyclic` needs `swa.learning_rate`, the top of each cycle."""
+    if schedule == "cyclic" and learning_rate is None:
+        raise refusal(
+            "swa.schedule=cyclic",
+            "swa.learning_rate=null",
+            "each cycle falls from swa.learning_rate to swa.alpha * swa.learning_rate",
+            "Set the top of the cycle, e.g. swa.learning_rate=0.01.",
+        )
+
+
 def check_swa_without_ema(swa: bool, ema: bool) -> None:
     """`swa=on` with `ema=on`: both replace the final weights with an average."""
     if swa and ema:
@@ -171,14 +291,80 @@ def check_swa_without_ema(swa: bool, ema: bool) -> None:
         )
 
 
-def check_attention_fits(model: str) -> None:
-    """`attention=on` needs a convolutional model: `small_cnn` or `mobilenet_v3_small`."""
-    if model not in CONVOLUTIONAL_MODELS:
+def check_attention_fits(attention: str, model: str) -> None:
+    """`attention=mhsa` needs a convolutional model; `attention=se|cbam` needs `model=small_cnn`
+    (MobileNetV3-Small has its own squeeze-and-excitation blocks, switched by `model.se`).
+
+    Args:
+        attention: the `attention.name`: `off`, `se`, `cbam` or `mhsa`.
+        model: the `model.name`.
+    """
+    if attention == "mhsa" and model not in CONVOLUTIONAL_MODELS:
         raise refusal(
-            "attention=on",
+            "attention=mhsa",
             f"model={model}",
-            "the block follows the last convolutional stage and this model has none",
+            "self-attention runs over the positions of a convolutional feature map and this "
+            "model has none",
             "Use model=small_cnn or model=mobilenet_v3_small, or attention=off.",
+        )
+    if attention in CHANNEL_ATTENTIONS and model != "small_cnn":
+        if model == "mobilenet_v3_small":
+            reason = "MobileNetV3-Small has its own squeeze-and-excitation blocks"
+            fix = "Use attention=off with model.se=true or model.se=false, or model=small_cnn."
+        else:
+            reason = "it reweights the channels of convolutional blocks and this model has none"
+            fix = "Use model=small_cnn, or attention=off."
+        raise refusal(f"attention={attention}", f"model={model}", reason, fix)
+
+
+def check_attention_tokens(tokens: int, input_shape, model: str, where: str) -> None:
+    """`attention=mhsa` needs at least 4 tokens (feature-map positions) to attend over.
+
+    Checked when the model is built, from the data's image size: over one token attention is
+    only a linear map of it.
+
+    Args:
+        tokens: the positions of the feature map the block would see.
+        input_shape: the shape of one image, `(height, width, channels)`.
+        model: the `model.name`.
+        where: the feature map the block would follow, e.g. `"1x1 after stage 1"`.
+    """
+    if tokens < MIN_ATTENTION_TOKENS:
+        size = "x".join(str(side) for side in input_shape[:2])
+        raise InputError(
+            f"`attention=mhsa` needs at least {MIN_ATTENTION_TOKENS} tokens (feature-map "
+            f"positions) to attend over. Received: attention=mhsa with {size} images, which "
+            f"model={model} reduces to {where} ({tokens} token{'s' * (tokens != 1)}). Use "
+            "larger images (data.image_size), or attention=se or attention=cbam."
+        )
+
+
+def check_mobilenet_weights(alpha: float, minimalistic: bool, se: bool, weights) -> None:
+    """`model.weights=imagenet` exists only for Keras' pretrained MobileNetV3Small variants:
+    `alpha` 0.75 or 1.0 with SE blocks, or `alpha` 1.0 minimalistic without them.
+
+    Args:
+        alpha: the `model.alpha`.
+        minimalistic: the `model.minimalistic`.
+        se: the `model.se`.
+        weights: the `model.weights`: null or `imagenet`.
+    """
+    if weights != "imagenet":
+        return
+    alphas = IMAGENET_ALPHAS[bool(minimalistic)]
+    if alpha not in alphas:
+        raise InputError(
+            "`model.weights=imagenet` exists only for model.alpha in "
+            f"{list(alphas)} with model.minimalistic={minimalistic}. "
+            f"Received: model.alpha={alpha}. "
+            "Use one of those alphas, or model.weights=null."
+        )
+    if bool(se) == bool(minimalistic):
+        raise InputError(
+            "`model.weights=imagenet` exists only with the SE blocks Keras trained: "
+            "model.se=true when model.minimalistic=false, model.se=false when it is true. "
+            f"Received: model.se={se} with model.minimalistic={minimalistic}. "
+            f"Set model.se={str(not minimalistic).lower()}, or use model.weights=null."
         )
 
 
@@ -240,9 +426,13 @@ def check_combinations(cfg: DictConfig) -> None:
     check_splits(cfg.data.val_fraction, cfg.data.test_fraction)
     if cfg.swa.enabled:
         check_swa_start(cfg.swa.start, cfg.training.epochs)
+        check_swa_snapshots(cfg.swa.start, cfg.training.epochs, cfg.swa.frequency)
+        check_swa_schedule(cfg.swa.schedule, cfg.swa.learning_rate)
     check_swa_without_ema(cfg.swa.enabled, cfg.ema.enabled)
-    if cfg.attention.enabled:
-        check_attention_fits(cfg.model.name)
+    check_attention_fits(cfg.attention.name, cfg.model.name)
+    if cfg.model.name == "mobilenet_v3_small":
+        model = cfg.model
+        check_mobilenet_weights(model.alpha, model.minimalistic, model.se, model.weights)
     validate_for_data(cfg, MODALITY_OF_SOURCE.get(cfg.data.name))
 
 
@@ -261,3 +451,15 @@ def validate_for_data(cfg: DictConfig, modality: str | None) -> None:
     check_model_fits_data(cfg.model.name, modality, data)
     check_augment_fits_data(cfg.augment.name, modality, data)
     check_balance_fits_data(cfg.balance.name, modality, data)
+
+
+BY_OPTION = "set by the option chosen"
+BY_SWEEPER = "set by the sweeper for each job"
+
+
+def knob(default, help: str, rule: Rule | None = None):
+    """A schema field: its `default`, what it does (`help`) and what it allows (`rule`)."""
+    metadata = {"help": help, "rule": rule}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)

@@ -242,3 +242,18 @@ def test_the_sweeper_launches_jobs_in_the_planned_order(tmp_path, order):
     assert value(job, "ablation.knobs") == "'" + json.dumps(arm.settings) + "'"
     record = json.loads((tmp_path / "sweep.json").read_text())
     assert (record["launched"], record["skipped"], record["failed"]) == (12, 0, [])
+
+
+@pytest.mark.parametrize("design", ["ofat", "loo", "factorial"])
+def test_a_knob_listed_with_its_baseline_only_gives_no_arm_and_is_refused(design):
+    with pytest.raises(ValueError) as raised:
+        make_plan({"swa": ["on", "off"], "ema": ["off"]}, {"swa": "off", "ema": "off"}, design)
+    assert str(raised.value) == (
+        "`ema` must list a value other than its baseline, or it gives no arm. Received: "
+        "ema=off (baseline ema=off). List the value to compare with it: ema=off,<value>."
+    )
+
+
+def test_a_loo_full_configuration_equal_to_the_baseline_is_refused():
+    with pytest.raises(ValueError, match=r"`ablation.full` must differ from the baseline"):
+        make_plan({"smoothing": ["0.0", "0.1"]}, {"smoothing": "0.0"}, "loo", {"smoothing": "0.0"})

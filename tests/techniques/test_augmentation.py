@@ -9,7 +9,14 @@ from sklearn.datasets import load_digits
 
 from ablate.data.splits import to_tf_dataset
 from ablate.errors import InputError
-from ablate.techniques.augmentation import AUGMENTATIONS, augment_dataset, build_augmentation
+from ablate.techniques.augmentation import (
+    AUGMENTATIONS,
+    PerImageAugMix,
+    PerImageRandAugment,
+    augment_dataset,
+    build_augmentation,
+    changed_share,
+)
 from conftest import compose
 
 BATCH_SIZE = 16
@@ -17,8 +24,9 @@ NUM_CLASSES = 10
 IMAGE_OPTIONS = AUGMENTATIONS[1:]
 MIXING_OPTIONS = ("mixup", "cutmix")
 # The smallest mean change of a batch we accept as an augmentation, in grey levels of 255.
-# With seed 0 the options change these digits by 26 (AugMix) to 98 (RandAugment); other
-# seeds can take AugMix down to about 2, as it mixes the original back in with a Beta weight.
+# With seed 0 the options change these digits by 20 (AutoAugment in tf.data: its operations
+# apply with their probabilities) to 75 (RandAugment); other seeds can take AugMix down to
+# about 2, as it mixes the original back in with a Beta weight.
 MIN_CHANGE = 10.0
 
 
@@ -183,13 +191,114 @@ def test_same_seed_gives_the_same_batches(digits, name, op_determinism):
 
 def test_unknown_name_is_refused():
     with pytest.raises(InputError) as error:
-        build_augmentation("autoaugment", image_shape=(8, 8, 1), seed=0)
+        build_augmentation("trivialaugment", image_shape=(8, 8, 1), seed=0)
     assert str(error.value) == (
-        "`augment` must be one of none, basic, randaugment, augmix, mixup, cutmix. "
-        "Received: augment='autoaugment'. Pick one of those."
+        "`augment` must be one of none, basic, randaugment, augmix, autoaugment, mixup, cutmix. "
+        "Received: augment='trivialaugment'. Pick one of those."
     )
 
 
 def test_non_image_shape_is_refused():
     with pytest.raises(InputError, match=r"Received: image_shape=\(64,\)\. Use augment=none"):
         build_augmentation("basic", image_shape=(64,), seed=0)
+
+
+# Per-image randomness. With `factor=0` every RandAugment and AugMix operation is a fixed
+# function of the image (no strength left to draw), so a batch of identical images shows
+# which operations each image got: Keras' layers give every image of a batch the same ones.
+
+
+def seven_batch(digits, count):
+    """`count` copies of the same real digit, a batch that only the operations can tell apart."""
+    return np.stack([digits[0][7]] * count), np.full(count, 7)
+
+
+def augmented_copies(digits, name, path, count=BATCH_SIZE, **options):
+    images, labels = seven_batch(digits, count)
+    augmentation = build(name, **options)
+    if path == "eager":
+        return np.asarray(augmentation(tf.constant(images), tf.constant(one_hot(labels)))[0])
+    return pipeline_output(images, labels, augmentation)[0]
+
+
+def num_distinct(images):
+    return len({image.tobytes() for image in images})
+
+
+def span_rank(augmented, image):
+    """The dimension of the space the changes `augmented - image` span (numerically)."""
+    changes = (augmented - image).reshape(len(augmented), -1).astype("float64")
+    singular = np.linalg.svd(changes, compute_uv=False)
+    return int((singular > 1e-3 * singular[0]).sum())
+
+
+@pytest.mark.parametrize("path", ["eager", "tf.data"])
+def test_randaugment_draws_operations_per_image(digits, path):
+    """One shared pair of fixed operations would give one output; each image has its own."""
+    augmented = augmented_copies(digits, "randaugment", path, factor=0.0)
+    for batch in augmented.reshape(-1, BATCH_SIZE, 8, 8, 1):
+        assert num_distinct(batch) >= 3
+
+
+@pytest.mark.parametrize("path", ["eager", "tf.data"])
+def test_augmix_draws_operations_per_image(digits, path):
+    """Shared chains put every output of a batch in the span of the 3 chains' images.
+
+    Each output is `m x + (1 - m) * sum_c w_c chain_c(x)`: with the chains shared by the
+    batch, the changes from `x` span at most `num_chains` dimensions, whatever the mixing
+    weights. Per-image chains span many more.
+    """
+    augmented = augmented_copies(digits, "augmix", path, factor=0.0)
+    for batch in augmented.reshape(-1, BATCH_SIZE, 8, 8, 1):
+        assert span_rank(batch, digits[0][7]) > 3
+
+
+def test_augmix_operations_change_from_batch_to_batch_in_tf_data(digits):
+    """Keras' AugMix picks its chains when `tf.data` traces the map: fixed for the whole run."""
+    images, labels = seven_batch(digits, 4 * 12)  # 12 batches of 4 identical digits
+    dataset = to_tf_dataset(images, labels, NUM_CLASSES, 4)
+    batches = list(augment_dataset(dataset, build("augmix", factor=0.0)).as_numpy_iterator())
+    first_images = np.stack([batch[0][0] for batch in batches])
+    assert span_rank(first_images, digits[0][7]) > 3
+
+
+def test_per_image_layers_round_trip_their_config():
+    for layer in (
+        PerImageRandAugment(value_range=(0, 1), num_ops=3, factor=0.2, seed=4),
+        PerImageAugMix(value_range=(0, 1), num_chains=2, chain_depth=1, factor=0.4, seed=4),
+    ):
+        config = layer.get_config()
+        restored = keras.layers.deserialize(keras.layers.serialize(layer))
+        assert type(restored) is type(layer)
+        assert restored.get_config() == config
+
+
+# The evidence that an augmentation acts: the share of images it changes.
+
+
+def test_changed_share_counts_images_changed_beyond_the_tolerance(digits):
+    images, labels = digits
+    dataset = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE)
+
+    def shift(x, y):  # every pixel by 2 grey levels: 0.78 % of the range
+        return x + 2.0, y
+
+    def invert_evens(x, y):  # every other image inverted
+        inverted = tf.range(tf.shape(x)[0]) % 2 == 0
+        return tf.where(inverted[:, None, None, None], 255.0 - x, x), y
+
+    assert changed_share(dataset, None) == 0.0
+    assert changed_share(dataset, lambda x, y: (x, y)) == 0.0
+    assert changed_share(dataset, shift) == 0.0
+    assert changed_share(dataset, shift, tolerance=0.005) == 1.0
+    assert changed_share(dataset, invert_evens) == 0.5
+    assert changed_share(dataset, invert_evens, num_batches=1) == 0.5
+    assert changed_share(dataset, shift, value_range=(0.0, 1.0)) == 1.0
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_changed_share_of_every_option(digits, name):
+    images, labels = digits
+    dataset = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE)
+    share = changed_share(dataset, build(name))
+    assert 0.2 < share <= 1.0

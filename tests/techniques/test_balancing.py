@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from ablate.config import BALANCE_METHODS, validate
+from ablate.config import validate
 from ablate.errors import InputError
+from ablate.technique_config import BALANCE_METHODS
 from ablate.techniques import balancing as balance
 from ablate.techniques.balancing import (
     cached_resample,

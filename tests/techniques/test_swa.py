@@ -1,4 +1,7 @@
-"""Stochastic weight averaging: hooks called on tiny models with exact numbers, one real fit."""
+"""Stochastic weight averaging: hooks called on tiny models with exact numbers, real fits."""
+
+import contextlib
+import json
 
 import keras
 import numpy as np
@@ -7,7 +10,9 @@ import tensorflow as tf
 
 from ablate.config import validate
 from ablate.errors import InputError
+from ablate.techniques.optimizer import build_optimizer, learning_rate_summary
 from ablate.techniques.swa import StochasticWeightAveraging, SwaLearningRate, swa_start_epoch
+from ablate.validation import swa_snapshot_epochs
 from conftest import compose
 
 
@@ -52,7 +57,9 @@ def test_averages_the_epochs_from_start_epoch_every_frequency_epochs(
 ):
     model = dense_model()
     swa = StochasticWeightAveraging(start_epoch, frequency)
-    run_epochs(swa, model, epochs=6)
+    single = len(expected_epochs) == 1
+    with pytest.warns(UserWarning, match="single snapshot") if single else contextlib.nullcontext():
+        run_epochs(swa, model, epochs=6)
     assert swa.snapshot_epochs == expected_epochs
     assert swa.num_snapshots == len(expected_epochs)
     expected = np.mean([2.0**epoch for epoch in expected_epochs])
@@ -68,6 +75,41 @@ def test_without_a_snapshot_on_train_end_warns_and_keeps_the_weights():
     assert swa.num_snapshots == 0
     for weight in model.get_weights():
         np.testing.assert_array_equal(weight, 4.0)  # the last epoch's weights, 2**2
+
+
+def test_metrics_report_the_snapshots_and_their_window():
+    model = dense_model()
+    swa = StochasticWeightAveraging(start_epoch=5, frequency=2)
+    assert swa.metrics() == {"swa_snapshots": 0.0}
+    run_epochs(swa, model, epochs=10)
+    assert swa.snapshot_epochs == [5, 7, 9]
+    assert swa.snapshot_updates == [None, None, None]  # a model without an optimizer
+    assert swa.metrics() == {"swa_snapshots": 3.0, "swa_first_epoch": 6.0, "swa_last_epoch": 10.0}
+
+
+def test_snapshots_record_the_updates_done_at_each():
+    model = dense_model()
+    model.compile(optimizer=keras.optimizers.SGD(gradient_accumulation_steps=2), loss="mse")
+    swa = StochasticWeightAveraging(start_epoch=1)
+    x, y = features(24), np.zeros((24, 2), "float32")
+    model.fit(x, y, batch_size=4, epochs=3, callbacks=[swa], shuffle=False, verbose=0)
+    assert swa.snapshot_updates == [6, 9]  # 6 batches of 4 per epoch, 3 updates
+    assert swa.metrics() == {
+        "swa_snapshots": 2.0,
+        "swa_first_epoch": 2.0,
+        "swa_last_epoch": 3.0,
+        "swa_first_update": 6.0,
+        "swa_last_update": 9.0,
+    }
+
+
+def test_a_single_snapshot_warns_that_it_is_no_average():
+    model = dense_model()
+    swa = StochasticWeightAveraging(start_epoch=2)
+    with pytest.warns(UserWarning, match=r"single snapshot \(0-based epoch 2\)"):
+        run_epochs(swa, model, epochs=3)
+    for weight in model.get_weights():
+        np.testing.assert_array_equal(weight, 4.0)
 
 
 def test_start_epoch_past_the_last_epoch_of_fit_is_refused():
@@ -191,7 +233,8 @@ def test_batch_norm_pass_changes_nothing_but_the_moving_statistics():
     others = [v for v in model.variables if id(v) not in statistics]
     assert any("seed_generator" in v.path for v in others)  # the dropout's random state
     before = [v.numpy().copy() for v in others]
-    swa.on_train_end()
+    with pytest.warns(UserWarning, match="single snapshot"):
+        swa.on_train_end()
     for variable, value in zip(others, before, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
 
@@ -262,6 +305,82 @@ def test_constructor_refuses_bad_arguments(kwargs, message):
         StochasticWeightAveraging(**kwargs)
 
 
+# --- how many snapshots a config averages (issue 11.2) -------------------------------------
+
+
+def test_default_config_averages_the_second_half_five_snapshots():
+    cfg = compose("swa=on")
+    validate(cfg)
+    assert (cfg.swa.start, cfg.swa.frequency, cfg.training.epochs) == (0.5, 1, 10)
+    assert swa_snapshot_epochs(cfg.swa.start, cfg.training.epochs, cfg.swa.frequency) == [
+        5,
+        6,
+        7,
+        8,
+        9,
+    ]
+    assert swa_snapshot_epochs(0.5, 8, 1) == [4, 5, 6, 7]  # experiment=swa_smoothing
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["training.epochs=3"],  # the issue's example: 1 snapshot, bit-identical to swa=off
+            "`swa.start` must leave at least 2 snapshots to average (1 is the last epoch's "
+            "weights, no average); it leaves 1, epoch 3 of 3. Received: swa.start=0.5 with "
+            "training.epochs=3. Set swa.start below 0.5 or raise training.epochs.",
+        ),
+        (
+            ["swa.start=0.75", "training.epochs=3"],
+            "Received: swa.start=0.75 with training.epochs=3. Set swa.start below 0.5 ",
+        ),
+        (
+            ["swa.start=0.75", "swa.frequency=2"],  # epochs 8 and 10 would need frequency 1
+            "it leaves 1, epoch 9 of 10. Received: swa.start=0.75 with training.epochs=10. Set "
+            "swa.start below 0.75 or",
+        ),
+        (
+            ["training.epochs=1", "swa.start=0.0"],
+            "it leaves 1, epoch 1 of 1. Received: swa.start=0.0 with training.epochs=1. Raise "
+            "training.epochs above swa.frequency=1.",
+        ),
+    ],
+)
+def test_fewer_than_two_snapshots_are_refused_before_training(overrides, message):
+    with pytest.raises(InputError) as raised:
+        validate(compose("swa=on", *overrides))
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("start", "epochs", "frequency", "expected"),
+    [(0.3, 3, 1, [1, 2]), (0.0, 2, 1, [0, 1]), (0.49, 3, 1, [1, 2]), (0.2, 10, 3, [2, 5, 8])],
+)
+def test_a_low_enough_start_averages_at_least_two(start, epochs, frequency, expected):
+    cfg = compose(
+        "swa=on", f"swa.start={start}", f"training.epochs={epochs}", f"swa.frequency={frequency}"
+    )
+    validate(cfg)
+    assert swa_snapshot_epochs(start, epochs, frequency) == expected
+
+
+def test_swa_off_ignores_the_snapshot_count():
+    validate(compose("training.epochs=1"))
+
+
+def test_a_cyclic_schedule_without_its_rate_is_refused():
+    with pytest.raises(InputError) as raised:
+        validate(compose("swa=on", "swa.schedule=cyclic"))
+    assert str(raised.value) == (
+        "`swa.schedule=cyclic` cannot be combined with `swa.learning_rate=null`: each cycle "
+        "falls from swa.learning_rate to swa.alpha * swa.learning_rate. Received: "
+        "swa.schedule=cyclic with swa.learning_rate=null. Set the top of the cycle, e.g. "
+        "swa.learning_rate=0.01."
+    )
+
+
 def test_callback_get_config_round_trips():
     swa = StochasticWeightAveraging(start_epoch=3, frequency=2, bn_data=[1], bn_steps=5)
     config = swa.get_config()
@@ -300,9 +419,45 @@ def test_swa_learning_rate_is_graph_safe():
         assert float(compiled(tf.constant(step, "int64"))) == lr(schedule, step)
 
 
+def test_cyclic_swa_learning_rate_falls_linearly_within_each_cycle():
+    """The paper's alpha(i) = (1 - t(i)) a1 + t(i) a2, t(i) = (mod(i - 1, c) + 1) / c."""
+    schedule = SwaLearningRate(0.1, start_step=6, swa_learning_rate=0.05, cycle_steps=4, alpha=0.2)
+    a1, a2 = 0.05, 0.01
+    expected = [0.1] * 6
+    for i in range(1, 13):  # three cycles of 4 updates
+        t = ((i - 1) % 4 + 1) / 4
+        expected.append((1 - t) * a1 + t * a2)
+    assert [lr(schedule, step) for step in range(18)] == pytest.approx(expected, rel=1e-6)
+    assert lr(schedule, 9) == pytest.approx(a2) and lr(schedule, 13) == pytest.approx(a2)
+
+
+def test_cyclic_swa_config_gives_one_cycle_per_epoch_ending_at_each_snapshot():
+    cfg = compose(
+        "swa=on",
+        "swa.learning_rate=0.04",
+        "swa.schedule=cyclic",
+        "swa.alpha=0.25",
+        "optimizer=sgd",
+        "optimizer.learning_rate=0.1",
+    )
+    optimizer = build_optimizer(cfg, steps_per_epoch=4)  # 4 updates per epoch, SWA from 20
+    rates = []
+    for step in range(40):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    assert rates[:20] == pytest.approx([0.1] * 20)
+    assert rates[20:] == pytest.approx([0.0325, 0.025, 0.0175, 0.01] * 5)  # epochs 6..10
+    assert learning_rate_summary(cfg, steps_per_epoch=4) == pytest.approx(
+        {"optimizer_updates": 40.0, "lr_first": 0.1, "lr_peak": 0.1, "lr_last": 0.01}
+    )
+
+
 @pytest.mark.parametrize("base", [0.1, keras.optimizers.schedules.CosineDecay(0.1, 20)])
-def test_swa_learning_rate_config_round_trips(base):
-    schedule = SwaLearningRate(base, start_step=10, swa_learning_rate=0.02)
+@pytest.mark.parametrize("cycle_steps", [None, 3])
+def test_swa_learning_rate_config_round_trips(base, cycle_steps):
+    schedule = SwaLearningRate(
+        base, start_step=10, swa_learning_rate=0.02, cycle_steps=cycle_steps, alpha=0.5
+    )
     config = schedule.get_config()
     restored = SwaLearningRate.from_config(config)
     assert restored.get_config() == config
@@ -333,6 +488,9 @@ def test_swa_learning_rate_drives_an_optimizer_and_survives_its_config():
         ({"start_step": -1}, r"`start_step` must be an integer >= 0. Received: start_step=-1"),
         ({"swa_learning_rate": 0.0}, r"Received: swa_learning_rate=0.0"),
         ({"swa_learning_rate": float("nan")}, r"Received: swa_learning_rate=nan"),
+        ({"cycle_steps": 0}, r"`cycle_steps` must be None .*Received: cycle_steps=0"),
+        ({"cycle_steps": 2.0}, r"Received: cycle_steps=2.0"),
+        ({"alpha": 1.5}, r"`alpha` must be in \[0, 1\]. Received: alpha=1.5"),
     ],
 )
 def test_swa_learning_rate_refuses_bad_arguments(kwargs, message):
@@ -370,7 +528,9 @@ def test_swa_start_epoch_refuses_fractions_outside_0_1_as_validate_does(fraction
 
 @pytest.mark.parametrize("epochs", [0, -1, 2.5, True])
 def test_swa_start_epoch_refuses_epochs_as_validate_does(epochs):
-    expected = f"`training.epochs` must be an integer >= 1. Received: training.epochs={epochs}"
+    expected = (
+        f"`training.epochs` must be an integer in [1, 100000]. Received: training.epochs={epochs}"
+    )
     with pytest.raises(InputError) as raised:
         swa_start_epoch(0.5, epochs)
     assert str(raised.value) == expected
@@ -434,3 +594,57 @@ def test_fit_with_swa_on_digits_swaps_in_the_average_and_stays_accurate():
         np.testing.assert_allclose(variable.numpy(), np.mean(snapshots, axis=0), atol=1e-6)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy > 0.9  # 0.98-0.99 over seeds 0-3; 0.38-0.80 with the stale BN statistics
+
+
+@pytest.mark.slow
+def test_fit_at_the_default_ten_epochs_averages_five_snapshots_unlike_the_last_epoch():
+    from sklearn.datasets import load_digits
+
+    cfg = compose("swa=on", "data=digits")
+    epochs, start, frequency = cfg.training.epochs, cfg.swa.start, cfg.swa.frequency
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32").reshape(-1, 64)
+    y = keras.utils.to_categorical(digits.target, 10)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(64)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
+    start_epoch = swa_start_epoch(start, epochs)
+    recorder = WeightRecorder(epochs=range(epochs))
+    swa = StochasticWeightAveraging(start_epoch, frequency)
+    model.fit(train, epochs=epochs, callbacks=[recorder, swa], shuffle=False, verbose=0)
+
+    assert swa.snapshot_epochs == [5, 6, 7, 8, 9] and swa.num_snapshots >= 4
+    assert swa.metrics() == {
+        "swa_snapshots": 5.0,
+        "swa_first_epoch": 6.0,
+        "swa_last_epoch": 10.0,
+        "swa_first_update": 6 * 29.0,  # 1797 examples: 29 batches of 64 per epoch
+        "swa_last_update": 10 * 29.0,
+    }
+    averaged = recorder.snapshots[5:]
+    for variable, *snapshots in zip(model.trainable_weights, *averaged, strict=True):
+        np.testing.assert_allclose(variable.numpy(), np.mean(snapshots, axis=0), atol=1e-6)
+    last_epoch = recorder.snapshots[-1]
+    largest_change = max(
+        float(np.abs(variable.numpy() - weight).max())
+        for variable, weight in zip(model.trainable_weights, last_epoch, strict=True)
+    )
+    assert largest_change > 1e-3  # swa=on is not the baseline's last epoch (issue 11.2)
+
+
+@pytest.mark.slow
+def test_a_run_with_swa_on_records_its_snapshots(tmp_path):
+    from ablate.run import run
+
+    metrics = run(compose("data=digits", "swa=on", "tracking=none"), tmp_path, "swa")
+    assert metrics["swa_snapshots"] == 5.0
+    assert (metrics["swa_first_epoch"], metrics["swa_last_epoch"]) == (6.0, 10.0)
+    assert (metrics["swa_first_update"], metrics["swa_last_update"]) == (6 * 40.0, 10 * 40.0)
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["metrics"]["swa_snapshots"] == 5.0

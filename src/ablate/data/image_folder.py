@@ -14,6 +14,7 @@ from ablate.data.dataset import RawDataset
 from ablate.data.image_size import image_size
 from ablate.data.input_checks import existing_dir, one_line
 from ablate.errors import InputError
+from ablate.held_stderr import held_stderr
 
 _FOLDER_BATCH = 256  # images decoded per batch when reading an image folder
 _COLOR_MODES = ("grayscale", "rgb")
@@ -60,30 +61,33 @@ def load_image_folder(data_config) -> RawDataset:
             f"Received: data.path={path} with subfolders {subfolders}. "
             "Put the images of each class into data.path/<class name>/."
         )
-    try:
-        folder = keras.utils.image_dataset_from_directory(
-            path,
-            labels="inferred",
-            label_mode="int",
-            color_mode=color_mode,
-            image_size=(size, size),
-            batch_size=_FOLDER_BATCH,
-            shuffle=False,
-        )
-    except ValueError as err:
-        raise InputError(
-            "`data.path` must hold image files inside its class subfolders. "
-            f"Received: data.path={path} ({one_line(err)}). "
-            "Put the images of each class into data.path/<class name>/."
-        ) from err
-    try:
-        batches = list(folder.as_numpy_iterator())
-    except tf.errors.InvalidArgumentError as err:
-        raise InputError(
-            "Every image file in `data.path` must be a readable image. "
-            f"Received: data.path={path} ({_tf_reason(err)}). "
-            "Remove or re-save the broken files."
-        ) from err
+    # TensorFlow's first op logs in C++, and libjpeg prints its own line about a broken
+    # file: held back, and dropped when the one-line InputError below says it all.
+    with held_stderr():
+        try:
+            folder = keras.utils.image_dataset_from_directory(
+                path,
+                labels="inferred",
+                label_mode="int",
+                color_mode=color_mode,
+                image_size=(size, size),
+                batch_size=_FOLDER_BATCH,
+                shuffle=False,
+            )
+        except ValueError as err:
+            raise InputError(
+                "`data.path` must hold image files inside its class subfolders. "
+                f"Received: data.path={path} ({one_line(err)}). "
+                "Put the images of each class into data.path/<class name>/."
+            ) from err
+        try:
+            batches = list(folder.as_numpy_iterator())
+        except tf.errors.InvalidArgumentError as err:
+            raise InputError(
+                "Every image file in `data.path` must be a readable image. "
+                f"Received: data.path={path} ({_tf_reason(err)}). "
+                "Remove or re-save the broken files."
+            ) from err
     y = np.concatenate([labels for _, labels in batches]).astype(np.int64)
     empty = [name for index, name in enumerate(folder.class_names) if not np.any(y == index)]
     if empty:

@@ -1,11 +1,11 @@
-"""The source article's claims beside the literature's figures and what the sweep measured.
+"""The practitioner article's claims beside the literature's figures and what a sweep measured.
 
 Each technique the article makes a claim about is found in a sweep by its knob name
 (`augment`, `swa`, `smoothing`, `schedule`, `model=mobilenet_v3_small`, `balance`,
 `accumulation`). An arm measures a technique when it differs from the baseline in that knob
 only, with the technique on in one of the two and off in the other; the measured effect is
 always "with minus without" (negated for a leave-one-out arm, which removes it). Claimed
-accuracy gains ("+1-2 %") are read as percentage points. Figures: REFERENCES.md.
+accuracy gains ("+1-2 %") are read as percentage points. Figures: docs/references.md.
 
 A claim is judged only on an informative interval: at least 5 non-tied pairs, and an
 interval that excludes the other side (the claimed range for "below"/"above", 0 for
@@ -45,7 +45,7 @@ class Claim:
         knob: the swept knob that switches it.
         is_on: whether a knob value switches the technique on.
         claimed: what the article claims.
-        literature: what primary sources report (REFERENCES.md).
+        literature: what primary sources report (docs/references.md).
         accuracy_range_pp: the claimed accuracy gain in pp, `(low, high)`, if any.
         measures: the extra paired metrics that speak to the claim.
         faster: whether the claim is about speed (judged by the paired steady epoch time).

@@ -41,6 +41,7 @@ def _identity(tags: dict, run_id: str, status: str, error: str | None) -> dict:
 def _row(tags: dict, run_id: str, record: dict) -> dict:
     """One row of the tidy table from a run's record (a `metrics.json`, or read from MLflow)."""
     row = _identity(tags, run_id, record.get("status") or "", record.get("error"))
+    row["_started"] = record.get("start_time") or 0
     row.update({k: v for k, v in (record.get("metrics") or {}).items() if _is_number(v)})
     history = record.get("history") or {}
     row["history.val_accuracy"] = history.get("val_accuracy") or []
@@ -49,18 +50,22 @@ def _row(tags: dict, run_id: str, record: dict) -> dict:
 
 
 def _drop_superseded(records: list[dict]) -> list[dict]:
-    """Drops unfinished runs that a rerun of the same arm and seed replaced.
+    """Drops the runs that another run of the same sweep, arm and seed replaced.
 
     A resumed sweep reruns FAILED and KILLED runs; when a FINISHED run of the same sweep,
     arm and seed exists, the earlier attempts are superseded (the sweeper tags them
-    `ablate.superseded=true` in MLflow; a folder can only tell by the status).
+    `ablate.superseded=true` in MLflow; a folder can only tell by the status). A store written
+    by an older version can hold two FINISHED runs of one arm and seed (a job that outlived
+    its killed sweeper and a rerun): the later one is kept.
     """
-    finished = {(r["sweep_id"], r["arm"], r["seed"]) for r in records if r["status"] == FINISHED}
-    return [
-        r
-        for r in records
-        if r["status"] == FINISHED or (r["sweep_id"], r["arm"], r["seed"]) not in finished
-    ]
+    latest = {}
+    for r in sorted(records, key=lambda r: r.get("_started", 0)):
+        if r["status"] == FINISHED:
+            latest[(r["sweep_id"], r["arm"], r["seed"])] = id(r)
+    kept = [r for r in records if latest.get((r["sweep_id"], r["arm"], r["seed"]), id(r)) == id(r)]
+    for r in kept:
+        r.pop("_started", None)
+    return kept
 
 
 def _select_sweep(records: list[dict], sweep_id: str | None, where: str) -> list[dict]:
@@ -126,6 +131,7 @@ def runs_from_dir(sweep_dir: Path | str, sweep_id: str | None = None) -> pd.Data
         if not tags.get(sweep_tag("arm")):
             continue
         relative = path.parent.relative_to(folder).as_posix()
+        record.setdefault("start_time", path.stat().st_mtime * 1000)
         records.append(_row(tags, tags.get(RUN_ID_TAG) or relative, record))
     if not records:
         raise SweepNotFoundError(
@@ -171,7 +177,7 @@ def runs_from_mlflow(
 
     >>> frame = runs_from_mlflow("sqlite:///mlflow.db")  # doctest: +SKIP
     """
-    from ablate.tracking import read_sweep_runs
+    from ablate.tracking_transfer import read_sweep_runs
 
     records = [
         _row(record["tags"], record["run_id"], record)

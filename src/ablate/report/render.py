@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from ablate.report import plots
 from ablate.report.claims import claim_check
+from ablate.report.evidence import applied_as
 from ablate.report.factorial import cell_means, interactions, is_full_grid, main_effects
 from ablate.report.frame import check_frame, run_counts
 from ablate.report.stats import ROPE
@@ -148,10 +149,11 @@ def _sections(report: Report) -> list[tuple[str, str]]:
     sections = [
         ("Accuracy against the baseline", markdown_table(shown[ACCURACY_HEADERS])),
         ("Other metrics and cost (same rows)", markdown_table(shown[COST_HEADERS])),
+        ("Applied as (evidence recorded by the runs)", markdown_table(applied_as(report.frame))),
         ("Notes", report.footnote),
     ]
     if report.claims.empty:
-        claims = "The sweep varies no technique the source article makes a claim about."
+        claims = "The sweep varies no technique the practitioner article makes a claim about."
     else:
         claims = markdown_table(format_claims(report.claims))
     sections.append(("Claim check (effect = with minus without the technique)", claims))

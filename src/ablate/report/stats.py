@@ -275,7 +275,7 @@ def seeds_needed(
 
 
 def evidence(num_pairs: int) -> str:
-    """Labels what `num_pairs` pairs can support (REFERENCES.md, "Seeds")."""
+    """Labels what `num_pairs` pairs can support (docs/references.md, "Noise")."""
     if num_pairs == 0:
         return "no pairs"
     if num_pairs < EXPLORATORY_PAIRS:

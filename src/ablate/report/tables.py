@@ -474,7 +474,7 @@ def plan_note(table: pd.DataFrame) -> str:
         f"verdict's exact sign test, at 5 % / {num_arms} arm(s) (Holm's first step), calls "
         "the arm better with that probability, assuming paired differences ~ Normal(effect, "
         "s_d of this sweep) and this sweep's share of tied pairs. The effect is "
-        "`--min-effect` when given, else the source article's claimed gain for the "
+        "`--min-effect` when given, else the practitioner article's claimed gain for the "
         f"technique, else +{100 * DEFAULT_MIN_EFFECT:g} pp. With fewer than 2 pairs s_d is "
         "unknown (n/a); '> 1000' means the effect is too small to detect with this noise."
     )

@@ -2,8 +2,9 @@
 
 Registered in `conf/config.yaml` under `hydra.callbacks`. After a multirun made by the ablate
 sweeper (which leaves `sweep.json` in the sweep folder) it builds the report into the folder
-and onto the sweep's parent MLflow run, then exits with status 1 when any run failed. With
-`hydra/sweeper=basic` there is no `sweep.json` and it does nothing.
+and onto the sweep's parent MLflow run, then exits with status 1 when any run failed or did
+not reach the tracking store. With `hydra/sweeper=basic` there is no `sweep.json` and it does
+nothing.
 """
 
 import json
@@ -24,8 +25,9 @@ class ReportAtSweepEnd(Callback):
             return
         record = json.loads(record_path.read_text())
         if config.ablation.report and record["launched"] + record["skipped"] > 0:
-            try:
-                report_sweep(sweep_dir, record["tracking_uri"], record["parent_run_id"])
+            parent = record["parent_run_id"] if record.get("parent_closed", True) else None
+            try:  # with the store away, the report waits for `python -m ablate.upload`
+                report_sweep(sweep_dir, record["tracking_uri"], parent)
                 print((sweep_dir / "report.md").read_text())
                 print(f"Report files: {sweep_dir}/report.md, report.html, report.csv, *.png")
             except Exception as error:  # the report must not hide the sweep's own outcome
@@ -34,7 +36,7 @@ class ReportAtSweepEnd(Callback):
                     f"{type(error).__name__}: {error}",
                     file=sys.stderr,
                 )
-        if record["failed"]:
+        if record["failed"] or record.get("not_uploaded") or record.get("parent_closed") is False:
             sys.exit(1)
 
 
@@ -62,7 +64,7 @@ def report_sweep(
 
     written = write_report(build_report(runs_from_dir(sweep_dir)), sweep_dir)
     if parent_run_id:
-        from ablate.tracking import upload_files
+        from ablate.tracking_transfer import upload_files
 
         upload_files(tracking_uri, parent_run_id, written, "report")
     return written

@@ -126,7 +126,8 @@ def make_plan(
         The `Arm`s; a listed value equal to the baseline is not run twice.
 
     Raises:
-        ValueError: for an unknown design, or a `loo` full configuration that is ambiguous.
+        ValueError: for an unknown design, a `loo` full configuration that is ambiguous, or
+            a knob that gives no arm (listed with its baseline value only, and not in `full`).
 
     Example:
 
@@ -134,10 +135,26 @@ def make_plan(
     ...                             {"swa": "off", "smoothing": "0.0"})]
     ['baseline', 'swa=on', 'smoothing=0.1']
     """
+    full = full or {}
+    for knob, values in knobs.items():
+        if all(value == baseline[knob] for value in values) and knob not in full:
+            raise ValueError(
+                f"`{knob}` must list a value other than its baseline, or it gives no arm. "
+                f"Received: {knob}={','.join(values)} (baseline {knob}={baseline[knob]}). "
+                f"List the value to compare with it: {knob}={baseline[knob]},<value>."
+            )
     if design == "ofat":
         return _ofat(knobs, baseline)
     if design == "loo":
-        return _loo(knobs, baseline, full or {})
+        arms = _loo(knobs, baseline, full)
+        if knobs and len(arms) == 1:
+            values = ", ".join(f"{knob}={baseline[knob]}" for knob in knobs)
+            raise ValueError(
+                "`ablation.full` must differ from the baseline in a swept knob, or leaving one "
+                f"out gives no arm. Received: ablation.full={full} (baseline {values}). Set "
+                "the full configuration's values in ablation.full."
+            )
+        return arms
     if design == "factorial":
         return _factorial(knobs, baseline)
     raise ValueError(

@@ -12,32 +12,47 @@ The options, one value of `augment` each:
 |               | (never for digits: the caller decides), padding by `ceil(factor * side)` |
 |               | black pixels and a `RandomCrop` back to the original size, then          |
 |               | `RandomTranslation(factor, factor)` filling with black                   |
-| `randaugment` | `RandAugment(num_ops=num_ops, factor=factor)`                            |
-| `augmix`      | `AugMix(num_chains, chain_depth, factor=factor, alpha=alpha)`            |
+| `randaugment` | `PerImageRandAugment(num_ops=num_ops, factor=factor)`: Keras'            |
+|               | RandAugment, every image drawing its own operations                      |
+| `augmix`      | `PerImageAugMix(num_chains, chain_depth, factor=factor, alpha=alpha)`:   |
+|               | Keras' AugMix, every image drawing its own chains and mixing weights     |
+| `autoaugment` | `AutoAugment(policy=policy)` (`ablate.techniques.autoaugment`): the      |
+|               | published ImageNet or CIFAR-10 policy, every image drawing a sub-policy  |
 | `mixup`       | `MixUp(alpha=alpha)` on images and one-hot labels                        |
 | `cutmix`      | `CutMix(factor=factor)` on images and one-hot labels                     |
 
-Keras 3 ships no AutoAugment policies. RandAugment, by the same authors (Cubuk et al. 2019,
-2020), is its maintained successor: it replaces AutoAugment's learned policy, whose search
-costs thousands of GPU hours, with two knobs, the number of operations and their strength.
+`changed_share` measures the evidence that an option acts: the share of training images it
+changes by more than a tolerance (logged as `augment_changed_share`).
 
 What Keras 3.15 does, measured, and what this module adds:
 
-- Grey images (one channel) work as they are: every RandAugment and AugMix operation accepts
-  them, and colour degeneration leaves them unchanged, as it should for an image that has no
-  colour. Nothing is tiled to three channels.
+- Keras' `RandAugment` draws its operations once per batch (every image of a batch gets the
+  same operations) and computes all eleven on the whole batch for each of them. Keras'
+  `AugMix` draws its chains' operations with Python's `random`, so inside `tf.data` they are
+  drawn once, when the map function is traced, and stay the same for the whole run; its
+  mixing weights are drawn once per batch. The papers draw everything per image. Here every
+  image draws its own operations (and AugMix its own chain and mixing weights), in the graph
+  with the layer's seeded generator, so they differ within a batch and from batch to batch,
+  eagerly and in `tf.data`. Each operation runs once per call, on the images that drew it
+  (`autoaugment.per_image`: `tf.dynamic_partition`, then `tf.dynamic_stitch` back in order),
+  so nothing is computed for images that do not use it. The operations, their strengths
+  (drawn per image by Keras' sub-layers, as before) and `value_range` are Keras'; only
+  `AutoContrast` and `Equalize` are replaced by PIL's per-image versions, because Keras'
+  `Equalization` pools one histogram over the whole batch and both fail on an empty share.
+- AutoAugment is not in Keras 3; `augment=autoaugment` implements the paper's two published
+  policies on TensorFlow image ops (see `ablate.techniques.autoaugment` for the magnitude
+  mapping and its deviations). RandAugment (Cubuk et al. 2020) is its successor by the same
+  authors: it replaces the learned policy with two knobs, the number of operations and their
+  strength.
+- Grey images (one channel) work as they are: every RandAugment, AugMix and AutoAugment
+  operation accepts them, and colour operations (Keras' colour degeneration, AutoAugment's
+  `Color`) leave them unchanged, as they should for an image that has no colour. Nothing is
+  tiled to three channels.
 - Pixels stay float32 within `value_range`: Keras' colour operations clip themselves, but
   weighted sums of pixels can overshoot by float rounding (MixUp turned two pixels of 255
   into 255.00002), so every option clips its output to `value_range`.
 - Keras' `RandomCrop` draws one offset for a whole batch; `basic` crops every image on its
   own (`tf.map_fn`), as the recipe does. Flip and translation are already drawn per image.
-- RandAugment draws which operations to apply once per batch (every image of the batch gets
-  the same operations, each at its own strength); AugMix draws its chains and mixing weights
-  once per batch too. These are the layers' designs and are kept.
-- AugMix draws the operations of its chains with Python's `random`, so inside `tf.data` they
-  are drawn once, when the map function is traced, and stay the same for the whole run; only
-  their strengths and the mixing weights change from batch to batch. Eagerly they change at
-  every call.
 - CutMix weighs the labels by the area of a box with fractional corners, while whole pixels
   are pasted: in a batch of 64 images the label share of the pasted image differed from its
   share of the pixels by up to 0.23 at 8x8 pixels, and by up to 0.07 at 28x28.
@@ -46,7 +61,7 @@ What Keras 3.15 does, measured, and what this module adds:
   variable that every map call updates, so the batches are reproducible only when TensorFlow
   runs the map calls in order: with `tf.config.experimental.enable_op_determinism()`, which
   `ablate` turns on with `deterministic: true`, and `keras.utils.set_random_seed` called
-  before (it seeds the Python `random` that AugMix uses).
+  before. No option draws from Python's `random` any more.
 
 References:
     - He et al., 2016. [Deep Residual Learning for Image Recognition](
@@ -73,22 +88,20 @@ train = augment_dataset(train, augmentation)
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+import keras
+import numpy as np
+import tensorflow as tf
 
 from ablate.config import IMAGE_AUGMENTATIONS
 from ablate.errors import InputError
-
-if TYPE_CHECKING:
-    import tensorflow as tf
+from ablate.techniques import autoaugment
 
 AUGMENTATIONS = ("none", *IMAGE_AUGMENTATIONS)  # what `build_augmentation` takes
 
 
 def _basic(image_shape, value_range, seed: int, factor: float, horizontal_flip: bool):
     """Flip (optional), pad-and-crop and translation, filling with `value_range[0]`."""
-    import keras
-    import tensorflow as tf
-
     height, width = image_shape[0], image_shape[1]
     pad_height, pad_width = math.ceil(factor * height), math.ceil(factor * width)
     black = float(value_range[0])
@@ -133,8 +146,6 @@ def _on_images_and_labels(layer):
 
 def _clipped(augment, value_range):
     """`augment` with its images clipped to `value_range` (float rounding can overshoot)."""
-    import tensorflow as tf
-
     low, high = float(value_range[0]), float(value_range[1])
 
     def clipped(images, labels):
@@ -144,19 +155,140 @@ def _clipped(augment, value_range):
     return clipped
 
 
-def _randaugment(image_shape, value_range, seed: int, num_ops: int, factor: float):
-    import keras
+def _per_image_operation(layer, name, value_range):
+    """Operation `name` of a Keras RandAugment/AugMix `layer` as a function of a batch share.
 
-    layer = keras.layers.RandAugment(
-        value_range=value_range, num_ops=num_ops, factor=factor, seed=seed
-    )
+    Keras' `AutoContrast` and `Equalization` fail on an empty batch, and `Equalization`
+    pools one histogram over the whole batch: both are replaced by PIL's per-image
+    operations (`ablate.techniques.autoaugment`), which the papers' code calls. Every other
+    operation is the layer's own, drawing each image's strength from the layer's generator.
+    """
+    per_image_operations = {
+        "auto_contrast": autoaugment.autocontrast,
+        "equalization": autoaugment.equalize,
+    }
+    if name in per_image_operations:
+        operation = per_image_operations[name]
+
+        def apply(images):
+            pixels = autoaugment.to_255(images, value_range)
+            return autoaugment.from_255(operation(pixels), value_range)
+
+        return apply
+    sublayer = getattr(layer, name)
+
+    def apply(images):
+        transformation = sublayer.get_random_transformation(
+            images, training=True, seed=layer.generator
+        )
+        return sublayer.transform_images(images, transformation, training=True)
+
+    return apply
+
+
+def _batch_size(images):
+    return tf.shape(images)[0] if len(images.shape) == 4 else 1
+
+
+@keras.saving.register_keras_serializable(package="ablate")
+class PerImageRandAugment(keras.layers.RandAugment):
+    """`keras.layers.RandAugment` with every image drawing its own operations.
+
+    Keras draws the `num_ops` operations once per batch and computes all eleven on the whole
+    batch for each draw; here each image draws its own (uniformly, with replacement, as in
+    Cubuk et al. 2020), and each operation runs only on the images that drew it
+    (`autoaugment.per_image`). Strengths are drawn per image by Keras' sub-layers, as
+    before. Same arguments as `keras.layers.RandAugment`.
+    """
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        operations = keras.random.randint(
+            (self.num_ops, _batch_size(images)),
+            0,
+            len(self._AUGMENT_LAYERS),
+            seed=seed or self.generator,
+        )
+        return {"operations": operations}
+
+    def transform_images(self, images, transformation, training=True):
+        images = tf.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        branches = [
+            _per_image_operation(self, name, self.value_range) for name in self._AUGMENT_LAYERS
+        ]
+        for step in range(self.num_ops):
+            images = autoaugment.per_image(images, transformation["operations"][step], branches)
+        return images
+
+
+@keras.saving.register_keras_serializable(package="ablate")
+class PerImageAugMix(keras.layers.AugMix):
+    """`keras.layers.AugMix` with every image drawing its own chains and mixing weights.
+
+    Keras draws the chains' operations with Python's `random` (inside `tf.data`: once, when
+    the map is traced, for the whole run) and one set of Dirichlet and Beta mixing weights
+    per batch. Here every image draws, in the graph, each chain slot's operation (one of the
+    layer's operations or none, uniformly, as Keras' `random.choice(ops + [None])`), its
+    Dirichlet chain weights and its Beta weight of the original, as Hendrycks et al. (2020)
+    do per image. Same arguments as `keras.layers.AugMix`.
+    """
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        batch_size = _batch_size(images)
+        seed = seed or self.generator
+        return {
+            "chain_mixing_weights": self._sample_from_dirichlet(
+                (batch_size, self.num_chains), self.alpha, seed
+            ),
+            "weight_sample": keras.random.beta(
+                (batch_size,), alpha=self.alpha, beta=self.alpha, seed=seed
+            ),
+            # Chain-major: row `chain * batch_size + i` is image i's chain `chain`.
+            "operations": keras.random.randint(
+                (self.chain_depth, self.num_chains * batch_size),
+                0,
+                len(self._augment_layers) + 1,  # the last one: no operation
+                seed=seed,
+            ),
+        }
+
+    def transform_images(self, images, transformation, training=True):
+        images = tf.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        branches = [
+            _per_image_operation(self, name, self.value_range) for name in self._augment_layers
+        ]
+        branches.append(lambda share: share)
+        # All chains of all images go through the operations together, one slot at a time.
+        chains = tf.tile(images, [self.num_chains, 1, 1, 1])
+        for depth in range(self.chain_depth):
+            chains = autoaugment.per_image(chains, transformation["operations"][depth], branches)
+        chains = tf.reshape(chains, tf.concat([[self.num_chains, -1], tf.shape(images)[1:]], 0))
+        weights = tf.cast(transformation["chain_mixing_weights"], self.compute_dtype)
+        weights = tf.reshape(tf.transpose(weights), [self.num_chains, -1, 1, 1, 1])
+        mixed = tf.reduce_sum(chains * weights, axis=0)
+        original = tf.reshape(
+            tf.cast(transformation["weight_sample"], self.compute_dtype), [-1, 1, 1, 1]
+        )
+        images = original * images + (1.0 - original) * mixed
+        return tf.clip_by_value(images, self.value_range[0], self.value_range[1])
+
+
+def _randaugment(image_shape, value_range, seed: int, num_ops: int, factor: float):
+    layer = PerImageRandAugment(value_range=value_range, num_ops=num_ops, factor=factor, seed=seed)
     return _on_images(layer)
 
 
 def _augmix(image_shape, value_range, seed, num_chains, chain_depth, factor, alpha):
-    import keras
-
-    layer = keras.layers.AugMix(
+    layer = PerImageAugMix(
         value_range=value_range,
         num_chains=num_chains,
         chain_depth=chain_depth,
@@ -167,15 +299,15 @@ def _augmix(image_shape, value_range, seed, num_chains, chain_depth, factor, alp
     return _on_images(layer)
 
 
-def _mixup(image_shape, value_range, seed: int, alpha: float):
-    import keras
+def _autoaugment(image_shape, value_range, seed: int, policy: str):
+    return _on_images(autoaugment.AutoAugment(policy=policy, value_range=value_range, seed=seed))
 
+
+def _mixup(image_shape, value_range, seed: int, alpha: float):
     return _on_images_and_labels(keras.layers.MixUp(alpha=alpha, seed=seed))
 
 
 def _cutmix(image_shape, value_range, seed: int, factor: float):
-    import keras
-
     return _on_images_and_labels(keras.layers.CutMix(factor=factor, seed=seed))
 
 
@@ -183,6 +315,7 @@ BUILDERS = {
     "basic": _basic,
     "randaugment": _randaugment,
     "augmix": _augmix,
+    "autoaugment": _autoaugment,
     "mixup": _mixup,
     "cutmix": _cutmix,
 }
@@ -215,10 +348,12 @@ def build_augmentation(
             images; never for digits); `randaugment`: `num_ops` and `factor` (the strength on
             Keras' 0-1 scale; each strength is drawn from `[0, factor]`); `augmix`:
             `num_chains`, `chain_depth`, `factor` (strength) and `alpha` (the concentration of
-            its Dirichlet and Beta draws); `mixup`: `alpha` (the Beta concentration of the
-            mixing weights); `cutmix`: `factor`, Keras' `CutMix(factor=)` in [0, 1], not the
-            paper's alpha: each batch draws a concentration uniformly from `[0, factor]`, then
-            each image its mixing weight from a Beta distribution of that concentration.
+            its Dirichlet and Beta draws); `autoaugment`: `policy` (`"imagenet"` or
+            `"cifar10"`, the paper's published policies); `mixup`: `alpha` (the Beta
+            concentration of the mixing weights); `cutmix`: `factor`, Keras'
+            `CutMix(factor=)` in [0, 1], not the paper's alpha: each batch draws a
+            concentration uniformly from `[0, factor]`, then each image its mixing weight from
+            a Beta distribution of that concentration.
 
     Returns:
         A function `(images, labels) -> (images, labels)`, or `None` for `"none"`.
@@ -248,7 +383,7 @@ def build_augmentation(
     return _clipped(augment, value_range)
 
 
-def augment_dataset(dataset: "tf.data.Dataset", augmentation) -> "tf.data.Dataset":
+def augment_dataset(dataset: tf.data.Dataset, augmentation) -> tf.data.Dataset:
     """Maps `augmentation` over a batched `(images, one_hot_labels)` training pipeline.
 
     Args:
@@ -264,8 +399,59 @@ def augment_dataset(dataset: "tf.data.Dataset", augmentation) -> "tf.data.Datase
 
     >>> train = augment_dataset(train, build_augmentation("basic", image_shape=(8, 8, 1), seed=0))
     """
-    import tensorflow as tf
-
     if augmentation is None:
         return dataset
     return dataset.map(augmentation, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def changed_share(
+    dataset: tf.data.Dataset,
+    augmentation,
+    *,
+    num_batches: int = 16,
+    value_range=(0.0, 255.0),
+    tolerance: float = 0.01,
+) -> float:
+    """The share of training images that `augmentation` changes: evidence that it acts.
+
+    Maps `augmentation` over the first `num_batches` batches of `dataset` inside `tf.data`,
+    as training does, and counts the images whose mean absolute pixel change exceeds
+    `tolerance` of the value range (by default 1 %, 2.55 grey levels on [0, 255]). An
+    operation that does nothing to an image (AutoAugment's `Color` on grey images, an
+    operation not applied by its probability, a posterization that only drops bits the image
+    does not use) leaves it counted as unchanged.
+
+    Measuring draws from the augmentation's random state: pass one built for the purpose
+    (`build_augmentation` with the run's arguments), not the one the training pipeline
+    uses, so that training batches do not depend on whether the share was measured.
+
+    Args:
+        dataset: unaugmented batches of `(images, one_hot_labels)`, e.g.
+            `Pipelines.train_plain`.
+        augmentation: a function from `build_augmentation`, or `None`.
+        num_batches: how many batches to look at. Defaults to 16.
+        value_range: the `(low, high)` range of the pixels. Defaults to `(0.0, 255.0)`.
+        tolerance: the smallest mean absolute change per pixel that counts, as a fraction of
+            the value range. Defaults to 0.01.
+
+    Returns:
+        The share in [0, 1] (0.0 for `None` or an empty dataset); logged as
+        `augment_changed_share`.
+
+    Example:
+
+    >>> fresh = build_augmentation("autoaugment", image_shape=(28, 28, 1), seed=0)
+    >>> changed_share(pipelines.train_plain, fresh)
+    0.53
+    """
+    if augmentation is None:
+        return 0.0
+    limit = tolerance * (float(value_range[1]) - float(value_range[0]))
+
+    def changed(images, labels):
+        augmented, _ = augmentation(images, labels)
+        change = tf.abs(tf.cast(augmented, tf.float32) - tf.cast(images, tf.float32))
+        return tf.reduce_mean(tf.reshape(change, [tf.shape(change)[0], -1]), axis=1) > limit
+
+    flags = list(dataset.take(num_batches).map(changed).as_numpy_iterator())
+    return float(np.concatenate(flags).mean()) if flags else 0.0

@@ -11,7 +11,7 @@ The techniques, one value of `balance` each:
 | `oversample`        | imblearn `RandomOverSampler`: duplicates up to the majority     |
 | `smote`             | imblearn `SMOTE`: interpolates up to the majority               |
 | `undersample`       | imblearn `RandomUnderSampler`: drops down to the minority       |
-| `smote_undersample` | the source article's recipe: an imblearn `Pipeline` of SMOTE up |
+| `smote_undersample` | the practitioner article's recipe, an imblearn `Pipeline`: SMOTE up |
 |                     | to `smote_ratio` of the majority, then `RandomUnderSampler`     |
 |                     | down to `undersample_ratio` minority-to-majority                |
 
@@ -45,8 +45,9 @@ import tempfile
 
 import numpy as np
 
-from ablate.config import BALANCE_METHODS, check_knob
+from ablate.config import check_knob
 from ablate.errors import InputError
+from ablate.technique_config import BALANCE_METHODS
 
 
 def cache_dir() -> pathlib.Path:
@@ -159,8 +160,9 @@ def resample(
 
     `oversample`, `smote` and `undersample` use the imblearn samplers' default strategy:
     every class is brought up to the majority count (or down to the minority count).
-    `smote_undersample` is the source article's recipe, `SMOTE(sampling_strategy=0.5)`
-    then `RandomUnderSampler(sampling_strategy=0.8)` in an imblearn `Pipeline`. imblearn
+    `smote_undersample` is the practitioner article's recipe (docs/references.md),
+    `SMOTE(sampling_strategy=0.5)` then `RandomUnderSampler(sampling_strategy=0.8)` in an
+    imblearn `Pipeline`. imblearn
     accepts such float ratios for two classes only, so they are applied as per-class
     targets, with the same rounding as imblearn's floats, for any number of classes:
 

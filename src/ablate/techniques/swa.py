@@ -5,14 +5,30 @@ tensorflow-addons' `SWA` optimizer does not import under Keras 3 (`No module nam
 'keras.src.engine'`); and `keras.callbacks.SwapEMAWeights` swaps in an *exponential* moving
 average, not the equal-weight average of the snapshots that the SWA paper takes.
 
-The three pieces fit together like this, for `epochs` epochs of `steps_per_epoch` steps:
+The three pieces fit together like this, for `epochs` epochs of `updates_per_epoch` optimizer
+updates:
 
-    start_epoch = swa_start_epoch(0.75, epochs)
-    schedule = SwaLearningRate(base, start_step=start_epoch * steps_per_epoch,
+    start_epoch = swa_start_epoch(0.5, epochs)
+    schedule = SwaLearningRate(base, start_step=start_epoch * updates_per_epoch,
                                swa_learning_rate=0.01)
     swa = StochasticWeightAveraging(start_epoch, bn_data=train_data)
 
-so that every averaged epoch runs entirely at the constant SWA learning rate.
+so that every averaged epoch runs entirely at the SWA learning rate (constant, or with
+`cycle_steps=updates_per_epoch` one cycle per epoch, each snapshot at the cycle's lowest rate).
+
+What the paper does and how this differs:
+    - The paper averages many snapshots: its official code averages every epoch from epoch
+      161 of 300 (VGG16, WideResNet) or 126 of 225 (PreResNet), the last 44-47 % of training,
+      at a constant SWA rate; the cyclic variant averages at the end of each cycle. ablate's
+      default (`swa.start=0.5`, every epoch) averages the second half: epochs 6-10 of 10, 5
+      snapshots. Fewer than 2 snapshots are refused (`ablate.validation.
+      check_swa_snapshots`): the "average" would be the last epoch's weights.
+    - Before the SWA phase the official code decays the rate linearly to the SWA rate; here the
+      run's own schedule goes on until the SWA rate takes over (`swa.learning_rate`), or to
+      the end when no SWA rate is set (with the default constant schedule that is a constant
+      rate, as in the paper; with a cosine schedule the averaged weights are those of a
+      decaying rate).
+    - Snapshots are taken at epoch ends (every `frequency` epochs), and a cycle is one epoch.
 
 Reference:
     Izmailov, Podoprikhin, Garipov, Vetrov, Wilson. "Averaging Weights Leads to Wider Optima and
@@ -29,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from ablate.config import check_knob
-from ablate.validation import check_swa_start
+from ablate.validation import check_swa_start, swa_snapshot_epochs
 
 
 class StochasticWeightAveraging(keras.callbacks.Callback):
@@ -64,7 +80,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     act during the pass, as they do in the official code.
 
     The average lives in the callback, not in checkpoints: resuming an interrupted `fit` (e.g.
-    with `BackupAndRestore`) restarts the average from the resumed epoch.
+    with `BackupAndRestore`) restarts the average from the resumed epoch. A single snapshot
+    is no average (the model ends with its last epoch's weights): `on_train_end` warns.
 
     Reference:
         Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization",
@@ -82,6 +99,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
     Attributes:
         snapshot_epochs: the 0-based epochs whose weights are in the average, in order.
+        snapshot_updates: the optimizer updates done at each snapshot (`optimizer.iterations`;
+            None for a model without an optimizer).
         num_snapshots: their number.
 
     Raises:
@@ -94,12 +113,10 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     Example:
 
     ```python
-    start_epoch = swa_start_epoch(0.75, epochs=20)  # 15
-    model.fit(
-        train_data,
-        epochs=20,
-        callbacks=[StochasticWeightAveraging(start_epoch, bn_data=train_data)],
-    )
+    start_epoch = swa_start_epoch(0.5, epochs=20)  # 10: epochs 11..20 (1-based) averaged
+    swa = StochasticWeightAveraging(start_epoch, bn_data=train_data)
+    model.fit(train_data, epochs=20, callbacks=[swa])
+    swa.metrics()  # {"swa_snapshots": 10.0, "swa_first_epoch": 11.0, ...}
     ```
     """
 
@@ -125,11 +142,30 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self.bn_data = bn_data
         self.bn_steps = None if bn_steps is None else int(bn_steps)
         self.snapshot_epochs = []
+        self.snapshot_updates = []
         self._averages = []
 
     @property
     def num_snapshots(self):
         return len(self.snapshot_epochs)
+
+    def metrics(self):
+        """What the callback averaged, as numbers for a run's final metrics.
+
+        Returns:
+            `swa_snapshots`; with at least one snapshot also `swa_first_epoch` and
+            `swa_last_epoch` (1-based, as `fit` prints epochs) and, when the model has an
+            optimizer, `swa_first_update` and `swa_last_update` (updates done at the first and
+            last snapshot). All floats.
+        """
+        metrics = {"swa_snapshots": float(self.num_snapshots)}
+        if self.snapshot_epochs:
+            metrics["swa_first_epoch"] = float(self.snapshot_epochs[0] + 1)
+            metrics["swa_last_epoch"] = float(self.snapshot_epochs[-1] + 1)
+        if self.snapshot_updates and self.snapshot_updates[0] is not None:
+            metrics["swa_first_update"] = float(self.snapshot_updates[0])
+            metrics["swa_last_update"] = float(self.snapshot_updates[-1])
+        return metrics
 
     def on_train_begin(self, logs=None):
         epochs = (self.params or {}).get("epochs")
@@ -157,6 +193,7 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
                 "to use. Received: bn_steps=None"
             )
         self.snapshot_epochs = []
+        self.snapshot_updates = []
         self._averages = [
             (variable, np.zeros(variable.shape, dtype="float64"))
             for variable in self.model.trainable_weights
@@ -170,6 +207,10 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             weight = keras.ops.convert_to_numpy(variable).astype("float64")
             average += (weight - average) / (count + 1)
         self.snapshot_epochs.append(epoch)
+        optimizer = getattr(self.model, "optimizer", None)
+        self.snapshot_updates.append(
+            None if optimizer is None else int(keras.ops.convert_to_numpy(optimizer.iterations))
+        )
 
     def on_train_end(self, logs=None):
         if not self.snapshot_epochs:
@@ -179,6 +220,13 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
                 stacklevel=2,
             )
             return
+        if len(self.snapshot_epochs) == 1:
+            warnings.warn(
+                "StochasticWeightAveraging took a single snapshot (0-based epoch "
+                f"{self.snapshot_epochs[0]}): the average is that epoch's weights. Start "
+                "earlier or train longer to average at least 2.",
+                stacklevel=2,
+            )
         for variable, average in self._averages:
             variable.assign(average.astype(variable.dtype))
         norms = _batch_normalizations(self.model)
@@ -196,31 +244,43 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
 @keras.saving.register_keras_serializable(package="ablate")
 class SwaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-    """Follows `base` until `start_step`, then stays at the constant `swa_learning_rate`.
+    """Follows `base` until `start_step`, then the SWA learning rate: constant or cyclic.
 
-    SWA averages weights visited at a constant (or cyclic) learning rate; the paper trains with a
-    decaying schedule first and switches to the constant SWA rate where averaging begins. Steps
+    SWA averages weights visited at a high constant or a cyclic learning rate; the paper trains
+    with a decaying schedule first and switches to the SWA rate where averaging begins. Steps
     are optimizer updates (`optimizer.iterations`, counted from 0): steps below `start_step` get
-    `base`, steps from `start_step` on get `swa_learning_rate`. The switch is a `keras.ops.where`
-    on the step tensor, so the schedule works inside compiled training functions.
+    `base`, steps from `start_step` on get the SWA rate. Constant (`cycle_steps=None`): it is
+    `swa_learning_rate`. Cyclic: the paper's `alpha(i) = (1 - t(i)) * alpha_1 + t(i) * alpha_2`
+    with `t(i) = (mod(i - 1, c) + 1) / c`, for `alpha_1 = swa_learning_rate`, `alpha_2 = alpha
+    * swa_learning_rate`, `c = cycle_steps` and i the 1-based update since `start_step`: each
+    cycle falls linearly and its last update uses `alpha_2`, where the paper takes a snapshot.
+    The switch is a `keras.ops.where` on the step tensor, so the schedule works inside compiled
+    training functions.
 
     Reference:
         Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization",
-        UAI 2018. https://arxiv.org/abs/1803.05407
+        UAI 2018. https://arxiv.org/abs/1803.05407 (section 3.1, the cyclic schedule)
 
     Args:
         base: the learning rate before `start_step`, a float or a `LearningRateSchedule`
             (called with the global step, not restarted).
         start_step: the first optimizer step at the SWA learning rate. Use
-            `start_epoch * steps_per_epoch` to pair it with `StochasticWeightAveraging`.
-        swa_learning_rate: the constant learning rate from `start_step` on.
+            `start_epoch * updates_per_epoch` to pair it with `StochasticWeightAveraging`.
+        swa_learning_rate: the constant learning rate from `start_step` on, or the top of
+            each cycle.
+        cycle_steps: updates per cycle, or `None` for a constant SWA rate. Use
+            `updates_per_epoch` (snapshots at epoch ends are then at the cycles' ends).
+            Defaults to `None`.
+        alpha: the end of each cycle as a fraction of `swa_learning_rate`, in [0, 1]; unused
+            without `cycle_steps`. Defaults to `0.01`.
 
     Returns:
         Called with a step, the learning rate at that step, a float32 scalar tensor.
 
     Raises:
-        ValueError: if `base` is neither a number nor a schedule, `start_step` is negative, or
-            `swa_learning_rate` is not a positive finite number.
+        ValueError: if `base` is neither a number nor a schedule, `start_step` is negative,
+            `swa_learning_rate` is not a positive finite number, `cycle_steps` is not None or
+            an integer >= 1, or `alpha` is not in [0, 1].
 
     Example:
 
@@ -232,7 +292,7 @@ class SwaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     ```
     """
 
-    def __init__(self, base, start_step, swa_learning_rate):
+    def __init__(self, base, start_step, swa_learning_rate, cycle_steps=None, alpha=0.01):
         is_number = isinstance(base, numbers.Real) and not isinstance(base, bool)
         if not (is_number or isinstance(base, keras.optimizers.schedules.LearningRateSchedule)):
             raise ValueError(
@@ -253,9 +313,20 @@ class SwaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
                 "`swa_learning_rate` must be a positive number. "
                 f"Received: swa_learning_rate={swa_learning_rate!r}"
             )
+        if cycle_steps is not None and (not _is_int(cycle_steps) or cycle_steps < 1):
+            raise ValueError(
+                "`cycle_steps` must be None (a constant rate) or an integer >= 1. "
+                f"Received: cycle_steps={cycle_steps!r}"
+            )
+        if not (isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)) or not (
+            0.0 <= alpha <= 1.0
+        ):
+            raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}")
         self.base = float(base) if is_number else base
         self.start_step = int(start_step)
         self.swa_learning_rate = float(swa_learning_rate)
+        self.cycle_steps = None if cycle_steps is None else int(cycle_steps)
+        self.alpha = float(alpha)
 
     def __call__(self, step):
         step = keras.ops.convert_to_tensor(step, "float32")
@@ -264,6 +335,10 @@ class SwaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         else:
             before = keras.ops.convert_to_tensor(self.base, "float32")
         after = keras.ops.convert_to_tensor(self.swa_learning_rate, "float32")
+        if self.cycle_steps is not None:
+            since_start = keras.ops.maximum(step - self.start_step, 0.0)
+            t = (keras.ops.mod(since_start, self.cycle_steps) + 1.0) / self.cycle_steps
+            after = after * ((1.0 - t) + t * self.alpha)
         return keras.ops.where(step >= self.start_step, after, before)
 
     def get_config(self):
@@ -274,6 +349,8 @@ class SwaLearningRate(keras.optimizers.schedules.LearningRateSchedule):
             "base": base,
             "start_step": self.start_step,
             "swa_learning_rate": self.swa_learning_rate,
+            "cycle_steps": self.cycle_steps,
+            "alpha": self.alpha,
         }
 
     @classmethod
@@ -289,8 +366,9 @@ def swa_start_epoch(start_fraction, epochs):
 
     The first `round(start_fraction * epochs)` epochs (rounded half up) train before averaging;
     the epoch with that 0-based index is the first one averaged. The result is capped at
-    `epochs - 1` so that at least one epoch is averaged: with 10 epochs, `0.75` gives epoch 8
-    (7.5 rounded up) and `0.99` gives 9, the last epoch.
+    `epochs - 1`: with 10 epochs, `0.75` gives epoch 8 (7.5 rounded up) and `0.99` gives 9,
+    the last epoch. (`ablate.validation.check_swa_snapshots` refuses configs that leave fewer
+    than 2 snapshots; this helper does not, so that library callers may.)
 
     Args:
         start_fraction: the config's `swa.start`, in [0, 1).
@@ -310,7 +388,7 @@ def swa_start_epoch(start_fraction, epochs):
     """
     check_knob("training.epochs", epochs)
     check_swa_start(start_fraction, epochs)
-    return min(math.floor(start_fraction * epochs + 0.5), epochs - 1)
+    return swa_snapshot_epochs(start_fraction, epochs, 1)[0]
 
 
 def _is_int(value):

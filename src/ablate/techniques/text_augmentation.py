@@ -44,7 +44,7 @@ wordnet-sense-index`), copied once into an nltk data folder by `ablate.technique
 the tests run real nltk on that real database. Without any source `augment=eda` fails
 with an `InputError`: it never silently trains on unaugmented data.
 
-Back-translation, the source article's other text augmentation, is not supported: it
+Back-translation, the practitioner article's other text augmentation, is not supported: it
 needs a translation model that can be neither installed nor tested here.
 
 References:

@@ -15,6 +15,7 @@ and KILLED ones rerun.
 import hashlib
 import json
 import logging
+import signal
 import sys
 import time
 import uuid
@@ -36,6 +37,20 @@ def _same_value(listed: str, baseline) -> bool:
         return float(listed) == float(baseline)
     except (TypeError, ValueError):
         return str(baseline).lower() == listed.lower() and listed.lower() in ("true", "false")
+
+
+def _check_listed_once(key: str, values: list[str], listed: str) -> None:
+    """Refuses a swept knob that lists a value twice (`swa=on,on`, `smoothing=0,0.0`)."""
+    from ablate.errors import InputError
+
+    for index, value in enumerate(values):
+        earlier = next((v for v in values[:index] if _same_value(value, v)), None)
+        if earlier is not None:
+            repeat = f"{value} twice" if earlier == value else f"{earlier} and {value} are equal"
+            raise InputError(
+                f"`{key}` must list each value once: a repeat would run as one arm, not the "
+                f"arms the command asks for. Received: {listed} ({repeat}). Remove the repeat."
+            )
 
 
 def _quoted(value: str) -> str:
@@ -71,6 +86,7 @@ class AblateSweeper(Sweeper):
         self.hydra_context = None
         self.config = None
         self.launcher = None
+        self._state = None  # what an interrupt must close: store, parent run, folder, record
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -81,17 +97,35 @@ class AblateSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def _compose(self, overrides: list[str]) -> DictConfig:
-        return self.hydra_context.config_loader.load_sweep_config(
-            master_config=self.config, sweep_overrides=list(overrides)
-        )
+    def _compose(self, overrides: list[str], received: list[str] | None = None) -> DictConfig:
+        """Composes a job's config; a Hydra error becomes one line, naming an override as in
+        `received` (the command line's spelling; defaults to `overrides`)."""
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        from ablate.errors import InputError
+        from ablate.preflight import hydra_error_message
+
+        try:
+            return self.hydra_context.config_loader.load_sweep_config(
+                master_config=self.config, sweep_overrides=list(overrides)
+            )
+        except (HydraException, OmegaConfBaseException) as error:  # one line, as for one run
+            raise InputError(hydra_error_message(error, list(received or overrides))) from None
 
     def _split(self, arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+        from hydra.errors import HydraException
+
         from ablate.errors import InputError
+        from ablate.preflight import one_line
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        try:
+            overrides = parser.parse_overrides(arguments)
+        except HydraException as error:
+            raise InputError(one_line(error)) from None
         plain, knobs = [], {}
-        for override in parser.parse_overrides(arguments):
+        for override in overrides:
             key = override.get_key_element()
             if not override.is_sweep_override():
                 plain.append(f"{key}={override.get_value_element_as_str()}")
@@ -107,8 +141,44 @@ class AblateSweeper(Sweeper):
                     f"{override.input_line}. List them: {key}=a,b,c."
                 )
             else:
-                knobs[key] = list(override.sweep_string_iterator())
+                values = list(override.sweep_string_iterator())
+                _check_listed_once(key, values, override.input_line)
+                knobs[key] = values
         return plain, knobs
+
+    def _no_arm(self, plain: list[str]) -> Exception:
+        """The error for a sweep of the baseline alone with one seed: nothing to compare.
+
+        `-m smoothing=0.1` lists no knob (an override with one value sets every run), so the
+        first such override is named with its baseline, the value it has without it.
+        """
+        from ablate.errors import InputError
+
+        settings = [
+            o
+            for o in plain
+            if not o.startswith(("hydra", "ablation.", "tracking", "seed=", "+", "~"))
+        ]
+        if not settings:
+            return InputError(
+                "A sweep (`-m`) must list a knob with its baseline and other values, e.g. "
+                "smoothing=0.0,0.1. Received: no listed knob and ablation.seeds=1. List one, "
+                "or drop -m for a single run."
+            )
+        override = settings[0]
+        key, value = override.split("=", 1)
+        without = self._compose([o for o in plain if o != override])
+        baseline = self._baseline_values(without, {key: [value]})[key]
+        fix = (
+            f"List them: {key}={baseline},{value}"
+            if baseline != value
+            else f"List other values with it: {key}={value},<other>"
+        )
+        return InputError(
+            f"`{key}` must be listed with its baseline and other values to be swept: with one "
+            "value an override sets every run, and the sweep is the baseline alone. Received: "
+            f"{override} (baseline {key}={baseline}). {fix}, or drop -m for a single run."
+        )
 
     def _baseline_values(self, base: DictConfig, knobs) -> dict[str, str]:
         choices = base.hydra.runtime.choices
@@ -126,23 +196,68 @@ class AblateSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]):
         from ablate.errors import InputError
+        from ablate.interrupts import sigterm_as_interrupt
 
         try:
-            return self._sweep(arguments)
+            with sigterm_as_interrupt():
+                return self._sweep(arguments)
         except InputError as error:
             print(f"ablate: error: {error}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt as interrupt:
+            signal_name = str(interrupt) or "SIGINT"
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C ends it at once
+            print(f"ablate: {self._stop(signal_name)}", file=sys.stderr)
+            sys.exit(128 + signal.Signals[signal_name].value)
+
+    def _stop(self, signal_name: str) -> str:
+        """Closes an interrupted sweep: unstarted runs and the parent KILLED, the report of
+        what finished written; returns the one line that says so."""
+        state = self._state
+        if state is None:  # interrupted before anything was recorded
+            return f"interrupted by {signal_name} before any run started; nothing recorded."
+        store, parent_run_id, sweep_dir = state["store"], state["parent"], state["dir"]
+        if store is not None:
+            store.kill_stale(store.children(parent_run_id))
+            store.close_parent(parent_run_id, "KILLED")
+        record = {**state["record"], "interrupted": signal_name}
+        (sweep_dir / SWEEP_RECORD).write_text(json.dumps(record, indent=2))
+        from ablate.report import runs_from_dir
+
+        try:
+            finished = int((runs_from_dir(sweep_dir)["status"] == "FINISHED").sum())
+        except Exception:  # no run wrote its files yet
+            finished = 0
+        where = "no report (no finished run)"
+        if finished and self.config.ablation.report:
+            from ablate.sweep.callback import report_sweep
+
+            try:
+                report_sweep(sweep_dir, record["tracking_uri"], parent_run_id)
+                where = f"report of the finished runs: {sweep_dir}/report.md"
+            except Exception as error:  # e.g. no finished baseline yet
+                where = f"no report ({type(error).__name__}: {' '.join(str(error).split())})"
+        total = record["launched"] + record["skipped"]
+        return (
+            f"sweep {record['sweep_id']} interrupted by {signal_name}: {finished} of {total} "
+            f"run(s) finished, the others and the parent run recorded KILLED; {where}."
+        )
 
     def _sweep(self, arguments: list[str]):
-        from ablate.config import config_hash, validate
+        from ablate.config import check_knob, config_hash, validate
         from ablate.errors import InputError
+        from ablate.preflight import check_output_folder, check_tracking_folder
         from ablate.sweep.guard import allowed_prefixes, unexpected_differences
         from ablate.sweep.plan import format_plan, make_plan, paired_runs
+        from ablate.validation import check_seeds
 
         declared = [f"{knob}={values}" for knob, values in self.params.items()]
         plain, knobs = self._split(declared + list(arguments))
         base = self._compose(plain)
         ablation = base.ablation
+        for key in ("seed", "ablation.seeds", "ablation.max_seeds"):
+            check_knob(key, OmegaConf.select(base, key))
+        check_seeds(base.seed, ablation.seeds, ablation.max_seeds)
         baseline = self._baseline_values(base, knobs)
         seeds = [base.seed + i for i in range(ablation.seeds)]
         try:
@@ -152,11 +267,14 @@ class AblateSweeper(Sweeper):
             paired_runs(arms, seeds, _order(ablation))  # an unknown order fails here
         except ValueError as error:
             raise InputError(str(error)) from None
+        if not knobs and ablation.seeds == 1:  # the baseline once: nothing to compare
+            raise self._no_arm(plain)
 
         reference = None
         details = []  # (arm, config hash, changed keys)
+        listed = [f"{knob}={','.join(values)}" for knob, values in knobs.items()]
         for arm in arms:
-            composed = self._compose(plain + arm.overrides())
+            composed = self._compose(plain + arm.overrides(), received=plain + listed)
             job = _job_config(composed)
             try:
                 validate(OmegaConf.create(job))
@@ -179,6 +297,8 @@ class AblateSweeper(Sweeper):
             changed = [d.split(":")[0] for d in unexpected_differences(reference, job, [])]
             details.append((arm, config_hash(job), changed))
 
+        check_output_folder("hydra.sweep.dir", self.config.hydra.sweep.dir)
+        check_tracking_folder(base.tracking)
         store = self._open_store(base)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -202,7 +322,7 @@ class AblateSweeper(Sweeper):
         from ablate.config import config_hash
         from ablate.errors import InputError
         from ablate.sweep.plan import paired_runs
-        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, sweep_tag
+        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, SWEEP_ID_TAG, sweep_tag
 
         ablation = base.ablation
         key_material = json.dumps(
@@ -229,7 +349,7 @@ class AblateSweeper(Sweeper):
             children = store.children(parent_run_id)
             killed = store.kill_stale(children)
             if killed:
-                print(f"Marked {killed} stale RUNNING run(s) of sweep {sweep_id} as KILLED.")
+                print(f"Marked {killed} stale run(s) of sweep {sweep_id} as KILLED.")
             finished = {
                 (r.data.tags.get(CONFIG_HASH_TAG), r.data.tags.get(SEED_TAG)): r
                 for r in children
@@ -247,6 +367,19 @@ class AblateSweeper(Sweeper):
                 skipped.append(done)
                 continue
             labels.append((arm.label, seed))
+            claimed = None
+            if store is not None:
+                claimed = store.claim(
+                    parent_run_id,
+                    f"{arm.label} seed={seed}",
+                    {
+                        CONFIG_HASH_TAG: hashes[arm.label],
+                        SEED_TAG: str(seed),
+                        SWEEP_ID_TAG: sweep_id,
+                        sweep_tag("arm"): arm.label,
+                        sweep_tag("role"): arm.role,
+                    },
+                )
             jobs.append(
                 plain
                 + arm.overrides()
@@ -254,6 +387,7 @@ class AblateSweeper(Sweeper):
                     f"seed={seed}",
                     f"ablation.sweep_id={sweep_id}",
                     f"ablation.parent_run_id={parent_run_id or 'null'}",
+                    f"ablation.run_id={claimed or 'null'}",
                     f"ablation.arm={_quoted(arm.label)}",
                     f"ablation.role={arm.role}",
                     f"ablation.factor={_quoted(arm.factor)}",
@@ -265,7 +399,18 @@ class AblateSweeper(Sweeper):
             print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
             self._restore_skipped(store, skipped, sweep_dir)
         print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
+        record = {
+            "sweep_id": sweep_id,
+            "parent_run_id": parent_run_id,
+            "tracking_uri": store.uri if store else None,
+            "launched": len(jobs),
+            "skipped": len(skipped),
+            "failed": [],
+        }
+        self._state = {"store": store, "parent": parent_run_id, "dir": sweep_dir, "record": record}
 
+        if store is not None and hasattr(self.launcher, "launch_guard"):
+            self.launcher.launch_guard = store.unanswered  # a dead server: start no more jobs
         returns, failures = [], []
         size = self.max_batch_size or len(jobs) or 1
         for start in range(0, len(jobs), size):
@@ -280,16 +425,21 @@ class AblateSweeper(Sweeper):
                     )
             returns.append(results)
 
+        record["failed"] = failures
+        record["parent_status"] = "FAILED" if failures else "FINISHED"
+        from ablate.run_files import UPLOAD_MARKER
+
+        record["not_uploaded"] = sorted(
+            str(marker.parent) for marker in sweep_dir.glob(f"*/{UPLOAD_MARKER}")
+        )
         if store is not None:
-            store.close_parent(parent_run_id, failed=bool(failures))
-        record = {
-            "sweep_id": sweep_id,
-            "parent_run_id": parent_run_id,
-            "tracking_uri": store.uri if store else None,
-            "launched": len(jobs),
-            "skipped": len(skipped),
-            "failed": failures,
-        }
+            try:
+                store.close_parent(parent_run_id, record["parent_status"])
+                record["parent_closed"] = True
+            except Exception as error:  # the store went away during the sweep
+                record["parent_closed"] = False
+                record["tracking_error"] = " ".join(str(error).split())[:300]
+        self._state = None
         (sweep_dir / SWEEP_RECORD).write_text(json.dumps(record, indent=2))
         print(
             f"Sweep {sweep_id}: {len(jobs) - len(failures)} finished, {len(failures)} failed, "
@@ -297,6 +447,14 @@ class AblateSweeper(Sweeper):
         )
         for failure in record["failed"]:
             print(f"  FAILED {failure['arm']} seed={failure['seed']}: {failure['error']}")
+        if record["not_uploaded"] or record.get("parent_closed") is False:
+            print(
+                f"ablate: the tracking store {store.uri} stopped answering: "
+                f"{len(record['not_uploaded'])} run(s) are kept in their folders only; once it "
+                f"is back, run `python -m ablate.upload {sweep_dir}`, then rerun this command "
+                "for the runs that could not start.",
+                file=sys.stderr,
+            )
         return returns
 
     @staticmethod

@@ -93,6 +93,8 @@ class FreshProcessLauncher(Launcher):
         self.n_jobs = n_jobs
         self.stop_timeout_s = stop_timeout_s
         self.config = self.task_function = self.hydra_context = None
+        # Set by the sweeper: returns why no further job should start (a dead store), or None.
+        self.launch_guard = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
@@ -115,6 +117,15 @@ class FreshProcessLauncher(Launcher):
         with tempfile.TemporaryDirectory(prefix="ablate-jobs-") as scratch:
             try:
                 while pending or running:
+                    reason = self.launch_guard() if self.launch_guard and pending else None
+                    for position, overrides in pending if reason else ():
+                        results[position] = JobReturn(
+                            overrides=list(overrides),
+                            status=JobStatus.FAILED,
+                            _return_value=RuntimeError(f"not started: {reason}"),
+                        )
+                    if reason:
+                        pending = []
                     while pending and len(running) < self.n_jobs:
                         position, overrides = pending.pop(0)
                         payload = cloudpickle.dumps(
@@ -133,6 +144,8 @@ class FreshProcessLauncher(Launcher):
                         )
                         process.start()
                         running[position] = (process, result_path)
+                    if not running:  # the guard cancelled what was pending
+                        break
                     sentinels = [process.sentinel for process, _ in running.values()]
                     multiprocessing.connection.wait(sentinels)
                     for position, (process, result_path) in list(running.items()):

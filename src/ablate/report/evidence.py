@@ -1,0 +1,57 @@
+"""What each arm's technique did, from the evidence its runs recorded ("applied as").
+
+A run records what its techniques did (`docs/runs.md`): SWA snapshots, optimizer updates and
+the learning rate at the first, peak and last update, the attention block's tokens and
+parameters, the share of training images an augmentation changed. This module summarises
+them per arm (means over the arm's finished runs), so a reader can check that an arm did
+what its name says, beside the statistics.
+"""
+
+import math
+
+import pandas as pd
+
+from ablate.report.frame import FINISHED, arm_order
+
+
+def _mean(runs: pd.DataFrame, column: str) -> float:
+    if column not in runs:
+        return math.nan
+    values = runs[column].dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _described(runs: pd.DataFrame) -> str:
+    """One line of the evidence of one arm's finished runs."""
+    parts = []
+    updates = _mean(runs, "optimizer_updates")
+    if not math.isnan(updates):
+        peak, last = _mean(runs, "lr_peak"), _mean(runs, "lr_last")
+        parts.append(f"{updates:,.0f} updates, lr peak {peak:.3g} → last {last:.3g}")
+    snapshots = _mean(runs, "swa_snapshots")
+    if not math.isnan(snapshots):
+        first, final = _mean(runs, "swa_first_epoch"), _mean(runs, "swa_last_epoch")
+        parts.append(f"SWA {snapshots:.0f} snapshots (epochs {first:.0f}-{final:.0f})")
+    tokens = _mean(runs, "attention_tokens")
+    params = _mean(runs, "attention_params")
+    if not math.isnan(params) and params > 0:
+        seen = f", {tokens:.0f} tokens" if tokens > 0 else ""
+        parts.append(f"attention +{params:,.0f} params{seen}")
+    share = _mean(runs, "augment_changed_share")
+    if not math.isnan(share):
+        parts.append(f"augmentation changed {100 * share:.0f} % of images")
+    return "; ".join(parts) or "n/a"
+
+
+def applied_as(frame: pd.DataFrame) -> pd.DataFrame:
+    """The evidence of every arm, in the report's arm order.
+
+    Args:
+        frame: the tidy table.
+
+    Returns:
+        Columns `arm` and `applied as` (one line per arm; "n/a" without evidence).
+    """
+    finished = frame[frame["status"] == FINISHED]
+    rows = [[arm, _described(finished[finished["arm"] == arm])] for arm in arm_order(frame)]
+    return pd.DataFrame(rows, columns=["arm", "applied as"])
