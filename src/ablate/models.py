@@ -1,7 +1,7 @@
 """Keras models selected by `model=`: a small CNN, MobileNetV3-Small, a tabular MLP, text.
 
 `attention=` adds attention to the two convolutional models: squeeze-and-excitation (`se`) or
-CBAM (`cbam`) inside each conv block of `small_cnn`, or the source article's transformer block
+CBAM (`cbam`) inside each conv block of `small_cnn`, or the practitioner article's transformer block
 (`mhsa`) over the positions of a feature map of either. Every layer it adds is named
 `attention_*`, so `attention_summary` can count what it added from the model alone.
 """

@@ -34,7 +34,7 @@ class AttentionConfig:
 
     `se` and `cbam` reweight the channels (and, `cbam`, the positions) of each conv block of
     `small_cnn` (Hu et al. 2018; Woo et al. 2018); MobileNetV3-Small has its own SE blocks
-    (`model.se`). `mhsa` is the source article's transformer block,
+    (`model.se`). `mhsa` is the practitioner article's transformer block,
     `LayerNormalization(epsilon=1e-6)(tokens + MultiHeadAttention(tokens, tokens))` over the
     h*w positions of a feature map (Vaswani et al. 2017), after the deepest stage that still has
     at least 16 positions; fewer than 4 are refused. Runs log `attention_tokens` and

@@ -395,3 +395,20 @@ def test_a_baseline_only_sweep_over_several_seeds_is_still_allowed(tmp_path):
     result = run_cli(*common, "ablation.seeds=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "1 configurations x 3 seed(s) [0, 1, 2] = 3 runs" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_real_sweep_runs_seed_by_seed_in_the_planned_shuffled_order(tmp_path):
+    result = run_cli("-m", "smoothing=0,0.1", "ema=on,off", "ablation.seeds=2", *TINY, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = []
+    for line in result.stdout.splitlines():
+        if line.startswith("- seed "):
+            seed, labels = line.removeprefix("- seed ").split(": ")
+            planned += [(label, seed) for label in labels.split(", ")]
+    assert len(planned) == 6 and [s for _, s in planned] == ["0"] * 3 + ["1"] * 3
+    children, _ = children_and_parents(tmp_path)
+    for column in ("start_time", "end_time"):  # claimed in order, trained in order
+        ordered = children.sort_values(column)
+        pairs = zip(ordered["tags.ablate.arm"], ordered["tags.ablate.seed"], strict=True)
+        assert list(pairs) == planned
