@@ -294,6 +294,12 @@ class AblationConfig:
     )
     dry_run: bool = knob(False, "print the plan and stop")
     resume: bool = knob(True, "skip the runs of the sweep already FINISHED")
+    reuse: bool = knob(
+        True,
+        "copy, instead of training, a FINISHED run of the experiment with the same identity "
+        "(config hash, seed, data content, ablate and library versions), tagged "
+        "`ablate.reused_from`",
+    )
     baseline: dict[str, Any] = knob({}, "the baseline value of each swept knob")
     full: dict[str, Any] = knob({}, "the full configuration of `design=loo`")
     declared: dict[str, list[str]] = knob({}, "the other keys each knob may change")

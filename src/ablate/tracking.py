@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 import ablate
 from ablate.config import config_hash
 from ablate.errors import InputError
+from ablate.identity import run_identity
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 5000  # what we keep of an error message in a tag
@@ -41,6 +42,8 @@ GIT_COMMIT_TAG = "mlflow.source.git.commit"
 # ablate's: what a run is, and which sweep, arm and seed it belongs to.
 CONFIG_HASH_TAG = "ablate.config_hash"
 SEED_TAG = "ablate.seed"
+IDENTITY_TAG = "ablate.identity"  # ablate.identity.run_identity: same experiment, reusable
+REUSED_FROM_TAG = "ablate.reused_from"
 FAILURE_REASON_TAG = "ablate.failure_reason"
 ERROR_TAG = "ablate.error"
 SWEEP_TAGS = ("sweep_id", "arm", "role", "factor", "value", "design", "knobs")  # "ablate.<key>"
@@ -80,6 +83,7 @@ def run_tags(resolved: dict) -> dict[str, str]:
     """Tags of a run: config hash, seed, library versions and the git commit if any."""
     tags = {
         CONFIG_HASH_TAG: config_hash(resolved),
+        IDENTITY_TAG: run_identity(resolved),
         SEED_TAG: str(resolved["seed"]),
         "ablate.version": ablate.__version__,
         "python.version": platform.python_version(),
@@ -434,6 +438,53 @@ class SweepStore:
             self.client.set_tag(run.info.run_id, FAILURE_REASON_TAG, reason)
             self.client.set_terminated(run.info.run_id, status="KILLED")
         return len(stale)
+
+    def finished_with_identity(self, identity: str):
+        """A FINISHED run of the experiment with this identity (not itself a copy), or None."""
+        runs = self._search(
+            f"tags.`{IDENTITY_TAG}` = '{identity}' and attributes.status = 'FINISHED'",
+            max_results=20,
+        )
+        originals = [
+            r
+            for r in runs
+            if not r.data.tags.get(REUSED_FROM_TAG) and r.data.tags.get(SUPERSEDED_TAG) != "true"
+        ]
+        return originals[0] if originals else None
+
+    def reuse(self, parent_run_id: str, source, run_name: str, tags: dict[str, str]) -> str:
+        """Records a FINISHED child run of this sweep whose results are copied from `source`.
+
+        Params, every metric's full history and the source's tags (under this sweep's own
+        sweep tags) are copied; `ablate.reused_from` names the source. Nothing is trained.
+
+        Returns:
+            The new run's id.
+        """
+        from mlflow.entities import Metric, Param, RunTag
+
+        copied = {
+            k: v
+            for k, v in source.data.tags.items()
+            if not k.startswith("mlflow.") and k not in (FAILURE_REASON_TAG, ERROR_TAG)
+        }
+        tags = {**copied, **tags, PARENT_RUN_TAG: parent_run_id}
+        tags[REUSED_FROM_TAG] = source.info.run_id
+        run_id = self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
+        items = [RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+        self.client.log_batch(run_id, tags=items)
+        params = [Param(k, v) for k, v in source.data.params.items()]
+        for start in range(0, len(params), PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=params[start : start + PARAMS_PER_BATCH])
+        metrics = [
+            Metric(name, m.value, m.timestamp, m.step)
+            for name in source.data.metrics
+            for m in self.client.get_metric_history(source.info.run_id, name)
+        ]
+        for start in range(0, len(metrics), 1000):  # MLflow takes 1000 metrics per call
+            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        self.client.set_terminated(run_id, status="FINISHED")
+        return run_id
 
     def supersede(self, runs) -> None:
         """Tags failed or killed runs that a rerun replaces (they stay in the store)."""

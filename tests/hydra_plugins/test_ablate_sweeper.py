@@ -412,3 +412,29 @@ def test_a_real_sweep_runs_seed_by_seed_in_the_planned_shuffled_order(tmp_path):
         ordered = children.sort_values(column)
         pairs = zip(ordered["tags.ablate.arm"], ordered["tags.ablate.seed"], strict=True)
         assert list(pairs) == planned
+
+
+@pytest.mark.slow
+def test_a_second_sweep_reuses_the_finished_baseline_and_trains_only_its_arms(tmp_path):
+    common = ("ablation.seeds=2", *TINY, "training.epochs=4")
+    first = run_cli("-m", "swa=on,off", *common, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_cli("-m", "ema=on,off", *common, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Reuse: 2 of 4 run(s)" in second.stdout
+    sweep_dirs = sorted(tmp_path.glob("multirun/*/*/"))
+    assert len(list(sweep_dirs[-1].glob("*/metrics.json"))) == 2  # only ema=on trained
+    runs = runs_in(store_of(tmp_path))
+    copies = runs[runs["tags.ablate.reused_from"].notna()]
+    assert sorted(copies["tags.ablate.seed"]) == ["0", "1"]
+    assert set(copies["tags.ablate.arm"]) == {"baseline"}
+    sources = runs.set_index("run_id").loc[copies["tags.ablate.reused_from"]]
+    assert copies["metrics.test_accuracy"].tolist() == sources["metrics.test_accuracy"].tolist()
+    assert "| ema=on |" in (sweep_dirs[-1] / "report.md").read_text()
+
+    again = run_cli(
+        "-m", "ema=on,off", *common, "ablation.reuse=false", "ablation.resume=false", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(ablation.reuse=false: none reused)" in again.stdout
+    assert len(list(sorted(tmp_path.glob("multirun/*/*/"))[-1].glob("*/metrics.json"))) == 4

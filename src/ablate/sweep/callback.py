@@ -24,7 +24,8 @@ class ReportAtSweepEnd(Callback):
         if not record_path.exists():
             return
         record = json.loads(record_path.read_text())
-        if config.ablation.report and record["launched"] + record["skipped"] > 0:
+        runs = record["launched"] + record["skipped"] + record.get("reused", 0)
+        if config.ablation.report and runs > 0:
             parent = record["parent_run_id"] if record.get("parent_closed", True) else None
             try:  # with the store away, the report waits for `python -m ablate.upload`
                 report_sweep(sweep_dir, record["tracking_uri"], parent)

@@ -87,6 +87,7 @@ class AblateSweeper(Sweeper):
         self.config = None
         self.launcher = None
         self._state = None  # what an interrupt must close: store, parent run, folder, record
+        self._reusable_runs = {}  # (arm label, seed) -> a FINISHED run with the same identity
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -237,7 +238,7 @@ class AblateSweeper(Sweeper):
                 where = f"report of the finished runs: {sweep_dir}/report.md"
             except Exception as error:  # e.g. no finished baseline yet
                 where = f"no report ({type(error).__name__}: {' '.join(str(error).split())})"
-        total = record["launched"] + record["skipped"]
+        total = record["launched"] + record["skipped"] + record["reused"]
         return (
             f"sweep {record['sweep_id']} interrupted by {signal_name}: {finished} of {total} "
             f"run(s) finished, the others and the parent run recorded KILLED; {where}."
@@ -271,6 +272,7 @@ class AblateSweeper(Sweeper):
             raise self._no_arm(plain)
 
         reference = None
+        configs = {}  # arm label -> its resolved job config
         details = []  # (arm, config hash, changed keys)
         listed = [f"{knob}={','.join(values)}" for knob, values in knobs.items()]
         for arm in arms:
@@ -296,6 +298,7 @@ class AblateSweeper(Sweeper):
                 )
             changed = [d.split(":")[0] for d in unexpected_differences(reference, job, [])]
             details.append((arm, config_hash(job), changed))
+            configs[arm.label] = job
 
         check_output_folder("hydra.sweep.dir", self.config.hydra.sweep.dir)
         check_tracking_folder(base.tracking)
@@ -305,11 +308,33 @@ class AblateSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         estimates = {h: store.mean_duration_s(h) if store else None for _, h, _ in details}
         plan_text = format_plan(details, seeds, ablation.design, estimates, _order(ablation))
+        reusable = self._reusable(store, configs, seeds) if ablation.reuse else {}
+        plan_text += (
+            f"\n\nReuse: {len(reusable)} of {len(details) * len(seeds)} run(s) have a FINISHED run "
+            "with the same identity in the store (config, seed, data, versions) and are not "
+            "trained again" + ("." if ablation.reuse else " (ablation.reuse=false: none reused).")
+        )
         print(plan_text)
         if ablation.dry_run:
             print("ablation.dry_run=true: nothing was run.")
             return []
+        self._reusable_runs = reusable
         return self._run(base, plain, details, seeds, store, sweep_dir, plan_text)
+
+    @staticmethod
+    def _reusable(store, configs: dict, seeds: list[int]) -> dict:
+        """`(arm label, seed) -> run`: FINISHED runs of the store with the same identity."""
+        if store is None:
+            return {}
+        from ablate.identity import run_identity
+
+        found = {}
+        for label, job in configs.items():
+            for seed in seeds:
+                run = store.finished_with_identity(run_identity({**job, "seed": seed}))
+                if run is not None:
+                    found[(label, seed)] = run
+        return found
 
     def _open_store(self, base: DictConfig):
         if base.tracking.backend != "mlflow":
@@ -357,7 +382,7 @@ class AblateSweeper(Sweeper):
             }
             store.supersede([r for r in children if r.info.status != "FINISHED"])
 
-        jobs, labels = [], []
+        jobs, labels, reused = [], [], []
         hashes = {arm.label: arm_hash for arm, arm_hash, _ in details}
         arms = [arm for arm, _, _ in details]
         # Seed by seed, arms shuffled per seed (the order printed in the plan), unless blocked.
@@ -365,6 +390,16 @@ class AblateSweeper(Sweeper):
             done = finished.get((hashes[arm.label], str(seed)))
             if done is not None:
                 skipped.append(done)
+                continue
+            source = self._reusable_runs.get((arm.label, seed))
+            if source is not None:  # the same experiment finished before: copy, do not train
+                tags = {
+                    SWEEP_ID_TAG: sweep_id,
+                    **{sweep_tag(k): v for k, v in self._sweep_tags(arm, ablation).items()},
+                }
+                reused_id = store.reuse(parent_run_id, source, f"{arm.label} seed={seed}", tags)
+                self._restore_reused(store, source, reused_id, tags, sweep_dir)
+                reused.append(reused_id)
                 continue
             labels.append((arm.label, seed))
             claimed = None
@@ -398,6 +433,8 @@ class AblateSweeper(Sweeper):
         if skipped:
             print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
             self._restore_skipped(store, skipped, sweep_dir)
+        if reused:
+            print(f"Sweep {sweep_id}: reused {len(reused)} finished run(s) (ablate.reused_from).")
         print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
         record = {
             "sweep_id": sweep_id,
@@ -405,6 +442,7 @@ class AblateSweeper(Sweeper):
             "tracking_uri": store.uri if store else None,
             "launched": len(jobs),
             "skipped": len(skipped),
+            "reused": len(reused),
             "failed": [],
         }
         self._state = {"store": store, "parent": parent_run_id, "dir": sweep_dir, "record": record}
@@ -456,6 +494,34 @@ class AblateSweeper(Sweeper):
                 file=sys.stderr,
             )
         return returns
+
+    @staticmethod
+    def _sweep_tags(arm, ablation) -> dict[str, str]:
+        """The sweep facts of an arm's runs, as `ablate.<key>` tag values."""
+        return {
+            "arm": arm.label,
+            "role": arm.role,
+            "factor": arm.factor,
+            "value": arm.value,
+            "design": ablation.design,
+            "knobs": json.dumps(arm.settings),
+        }
+
+    @staticmethod
+    def _restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> None:
+        """Writes a reused run's metrics.json, under this sweep's tags, into the sweep folder."""
+        from ablate.tracking import RUN_ID_TAG
+
+        target = sweep_dir / "reused" / run_id
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            path = store.client.download_artifacts(source.info.run_id, "metrics.json", str(target))
+        except Exception as error:  # an artifact store that is gone must not stop a sweep
+            log.warning("could not copy metrics.json of run %s: %s", source.info.run_id, error)
+            return
+        record = json.loads(Path(path).read_text())
+        record["tags"] = {**record.get("tags", {}), **tags, RUN_ID_TAG: run_id}
+        Path(path).write_text(json.dumps(record, indent=2))
 
     @staticmethod
     def _restore_skipped(store, runs, sweep_dir: Path) -> None:
