@@ -8,13 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from ablate.errors import InputError
-from ablate.models import (
-    AttentionSummary,
-    attention_summary,
-    build_model,
-    build_text_model,
-    standardization,
-)
+from ablate.models import build_model, build_text_model, standardization
+from ablate.techniques.attention import AttentionSummary, attention_summary
 from conftest import compose
 
 # Keras warns that ImageNet weights were trained at 224x224; they load at any size without a top.

@@ -24,10 +24,11 @@ from ablate.data import load_dataset
 from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
 from ablate.errors import DivergedError, InputError
 from ablate.metrics import EPOCH_METRICS, classification_metrics
-from ablate.models import attention_summary, build_model
+from ablate.models import build_model
 from ablate.run_files import write_run_files, write_upload_marker
 from ablate.technique_config import RESAMPLING
 from ablate.techniques import balancing
+from ablate.techniques.attention import attention_summary
 from ablate.techniques.ema import ema_callbacks
 from ablate.techniques.label_smoothing import build_loss
 from ablate.techniques.optimizer import (
