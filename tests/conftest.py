@@ -1,5 +1,6 @@
 """Shared helpers: composing configs, running the real CLI, and reading the MLflow store."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -55,3 +56,25 @@ def runs_in(uri: str):
 def store_uri(tmp_path) -> str:
     """A fresh SQLite MLflow store in the test's folder."""
     return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+@contextlib.contextmanager
+def read_only_folder(path: Path):
+    """A folder that cannot be written: mode 555 for a user, a read-only tmpfs for root."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(0o755)
+        return
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("root writes anywhere, and this machine refuses a read-only tmpfs mount")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)

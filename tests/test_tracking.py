@@ -11,7 +11,7 @@ import pytest
 from ablate.config import config_hash, resolved_dict
 from ablate.errors import InputError
 from ablate.tracking import Tracker, run_tags
-from conftest import compose, run_cli
+from conftest import compose, read_only_folder, run_cli
 
 
 def test_a_run_gets_params_in_batches_metrics_per_step_and_a_terminal_status(store_uri):
@@ -125,13 +125,10 @@ def test_a_half_migrated_store_is_reported_with_the_fix_and_left_alone(tmp_path,
     assert path.stat().st_size == size
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_store_folder_is_named_as_such(tmp_path):
-    folder = tmp_path / "store"
-    folder.mkdir()
-    folder.chmod(0o555)
-    with pytest.raises(InputError, match="read-only"):
-        Tracker(compose(f"tracking.uri=sqlite:///{folder}/mlflow.db").tracking)
+    uri = f"tracking.uri=sqlite:///{tmp_path}/store/mlflow.db"
+    with read_only_folder(tmp_path / "store"), pytest.raises(InputError, match="read-only"):
+        Tracker(compose(uri).tracking)
 
 
 def test_the_cli_reports_a_corrupt_store_in_one_line(tmp_path):
