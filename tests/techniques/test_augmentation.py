@@ -255,11 +255,12 @@ def test_augmix_draws_operations_per_image(digits, path):
 
 def test_augmix_operations_change_from_batch_to_batch_in_tf_data(digits):
     """Keras' AugMix picks its chains when `tf.data` traces the map: fixed for the whole run."""
-    images, labels = seven_batch(digits, 4 * 12)  # 12 batches of 4 identical digits
+    images, labels = seven_batch(digits, 4 * 24)  # 24 batches of 4 identical digits
     dataset = to_tf_dataset(images, labels, NUM_CLASSES, 4)
     batches = list(augment_dataset(dataset, build("augmix", factor=0.0)).as_numpy_iterator())
     first_images = np.stack([batch[0][0] for batch in batches])
-    assert span_rank(first_images, digits[0][7]) > 3
+    # Keras' fixed chains span at most 3 dimensions; over 24 batches (seeds 0-5) ours span 7-9
+    assert span_rank(first_images, digits[0][7]) > 4
 
 
 def test_per_image_layers_round_trip_their_config():
