@@ -5,7 +5,12 @@ same stratified seeded split, the same `tf.data` pipelines, model, optimizer, lo
 determinism, `fit` with validation, then `evaluate` and `predict` on the test split and the same
 test metrics (macro-F1, balanced accuracy, ECE). Nothing is written to disk.
 
-    python benchmarks/bare_keras.py --epochs 10
+`--design-card` trains, in this one process, the 9 runs of `python -m ablate -m
+experiment=swa_smoothing`: seeds 0-2 of the baseline, of label smoothing 0.1 and of SWA
+(equal average of the weights at the ends of the second half's epochs, as `swa=on`), the
+reference of `benchmarks/sweep_throughput.py design-card`.
+
+    python benchmarks/bare_keras.py --epochs 10 [--design-card]
 """
 
 import argparse
@@ -24,6 +29,7 @@ SEED = 0
 NUM_CLASSES = 10
 BATCH_SIZE = 32
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
+DESIGN_CARD_ARMS = ((0.0, False), (0.1, False), (0.0, True))  # baseline, smoothing=0.1, swa=on
 
 
 def load_splits(seed: int):
@@ -95,26 +101,47 @@ def expected_calibration_error(probabilities, labels, num_bins: int = 15) -> flo
     )
 
 
-def main() -> None:
-    """Trains and evaluates once, then prints the test metrics."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    args = parser.parse_args()
+class AverageWeights(keras.callbacks.Callback):
+    """Equal average of the weights at the ends of epochs `start_epoch`.. (SWA's average)."""
 
+    def __init__(self, start_epoch: int):
+        super().__init__()
+        self.start_epoch, self.snapshots, self.average = start_epoch, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.start_epoch:
+            return
+        weights = self.model.get_weights()
+        self.snapshots += 1
+        if self.average is None:
+            self.average = weights
+        else:
+            pairs = zip(self.average, weights, strict=True)
+            self.average = [a + (w - a) / self.snapshots for a, w in pairs]
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.average)
+
+
+def train_and_evaluate(seed: int, epochs: int, smoothing: float = 0.0, swa: bool = False):
+    """One run: seeds, data, model, `fit`, then the test metrics, printed."""
     # Same order as ablate: seed and determinism first, then data, then the model.
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    x_train, y_train, x_val, y_val, x_test, y_test = load_splits(SEED)
+    x_train, y_train, x_val, y_val, x_test, y_test = load_splits(seed)
     model = small_cnn()
-    train = make_dataset(x_train, y_train, shuffle_seed=SEED)
+    train = make_dataset(x_train, y_train, shuffle_seed=seed)
     val, test = make_dataset(x_val, y_val), make_dataset(x_test, y_test)
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.0),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing),
         metrics=["accuracy"],
     )
-    model.fit(train, validation_data=val, epochs=args.epochs, shuffle=False, verbose=2)
+    callbacks = [AverageWeights(epochs // 2)] if swa else []
+    model.fit(
+        train, validation_data=val, epochs=epochs, shuffle=False, verbose=2, callbacks=callbacks
+    )
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     probabilities = model.predict(test, verbose=0)
     predicted = probabilities.argmax(axis=1)
@@ -123,6 +150,25 @@ def main() -> None:
     print(f"test_balanced_accuracy: {balanced_accuracy_score(y_test, predicted):.6f}")
     print(f"test_ece: {expected_calibration_error(probabilities, y_test):.6f}")
     print(f"test_accuracy: {test_accuracy:.6f}")
+
+
+def main() -> None:
+    """Trains and evaluates once (or the design card's 9 runs), printing the test metrics."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    parser.add_argument(
+        "--design-card", action="store_true", help="the 9 runs of experiment=swa_smoothing"
+    )
+    args = parser.parse_args()
+    if not args.design_card:
+        train_and_evaluate(SEED, args.epochs)
+        return
+    for index, (seed, smoothing, swa) in enumerate(
+        (seed, smoothing, swa) for seed in range(3) for smoothing, swa in DESIGN_CARD_ARMS
+    ):
+        if index:  # as ablate's workers do between jobs
+            keras.backend.clear_session()
+        train_and_evaluate(seed, args.epochs, smoothing, swa)
 
 
 if __name__ == "__main__":

@@ -153,8 +153,11 @@ ALLOWED = {
     "ema.overwrite_frequency": "null or an integer >= 1",
     "tracking.backend": "one of ['mlflow', 'none']",
     "ablation.design": "one of ['ofat', 'loo', 'factorial']",
-    "ablation.seeds": "an integer >= 1 (paired seeds per arm)",
-    "ablation.max_seeds": "an integer >= 1",
+    "ablation.seeds": "an integer >= 1, or auto (paired seeds per arm)",
+    "ablation.max_seeds": "null or an integer >= 1",
+    "ablation.min_seeds": "an integer >= 2",
+    "ablation.seeds_per_round": "an integer >= 1",
+    "ablation.budget_s": "null or >= 1",
     "data.path": "a non-empty path of at most 4096 characters",
     "data.label_column": "a non-empty name of at most 500 characters",
     "data.text_column": "a non-empty name of at most 500 characters",
@@ -465,8 +468,23 @@ def test_a_sweeps_last_seed_must_stay_in_numpys_range():
 
 
 def test_max_seeds_is_a_knob_of_the_ablation_with_its_help():
+    from ablate.validation import check_seeds, max_seeds_of
+
     cfg = compose("ablation.max_seeds=5000")
-    assert (cfg.ablation.max_seeds, compose().ablation.max_seeds) == (5000, 1000)
+    assert (cfg.ablation.max_seeds, compose().ablation.max_seeds) == (5000, None)
+    assert (max_seeds_of(3, None), max_seeds_of("auto", None), max_seeds_of("auto", 8)) == (
+        1000,
+        20,
+        8,
+    )
     validate(cfg)
-    with pytest.raises(InputError, match="`ablation.max_seeds` must be an integer >= 1"):
+    with pytest.raises(InputError, match="`ablation.max_seeds` must be null or an integer >= 1"):
         validate(compose("ablation.max_seeds=0"))
+    with pytest.raises(InputError, match="`ablation.seeds` must be an integer >= 1, or auto"):
+        validate(compose("ablation.seeds=many"))
+    message = (
+        "`ablation.min_seeds` must be at most ablation.max_seeds=4 with ablation.seeds=auto. "
+        "Received: ablation.min_seeds=5"
+    )
+    with pytest.raises(InputError, match=message):
+        check_seeds(0, "auto", 4, min_seeds=5)

@@ -48,7 +48,6 @@ from ablate.validation import (
     BY_SWEEPER,
     CONVOLUTIONAL_MODELS,
     COUNT,
-    DEFAULT_MAX_SEEDS,
     FRACTION,
     IMAGE_AUGMENTATIONS,  # noqa: F401  (imported from here by ablate.techniques.augmentation)
     MAX_NAME_LENGTH,
@@ -57,6 +56,7 @@ from ablate.validation import (
     NAME,
     PATH,
     POSITIVE_INTEGERS,
+    SEEDS,
     Rule,
     above,
     at_least,
@@ -274,17 +274,32 @@ class AblationConfig:
         "leave one out of the full configuration, or every combination",
         one_of(DESIGNS),
     )
-    seeds: int = knob(
+    seeds: Any = knob(
         1,
-        "paired seeds per arm: `seed`, `seed+1`, ... (Bouthillier et al. 2021); at most "
-        "`ablation.max_seeds`",
-        at_least(1, "(paired seeds per arm)", integer=True),
+        "paired seeds per arm: `seed`, `seed+1`, ... (Bouthillier et al. 2021), at most "
+        "`ablation.max_seeds`; `auto`: adaptive seeding, `ablation.min_seeds` first, then "
+        "`ablation.seeds_per_round` more per round to the arms whose group-sequential verdict "
+        "is still open (docs/statistics.md)",
+        SEEDS,
     )
-    max_seeds: int = knob(
-        DEFAULT_MAX_SEEDS,
-        "the most seeds `ablation.seeds` may ask for, so that a typo (`ablation.seeds=100000`) "
-        "does not plan a sweep that never ends; to run more, raise it on the same command line",
-        COUNT,
+    max_seeds: int | None = knob(
+        None,
+        "the most paired seeds per arm (null: 20 with `seeds=auto`, else 1000, so that a typo "
+        "such as `ablation.seeds=100000` does not plan a sweep that never ends; raise it on "
+        "the same command line)",
+        nullable(COUNT),
+    )
+    min_seeds: int = knob(
+        5, "with `seeds=auto`: paired seeds of the first round", at_least(2, integer=True)
+    )
+    seeds_per_round: int = knob(
+        1, "with `seeds=auto`: paired seeds added per round to each open arm", COUNT
+    )
+    budget_s: float | None = knob(
+        None,
+        "with `seeds=auto`: wall-clock seconds for the sweep; no round starts that would end "
+        "after it (by the mean run time so far), and the open arms take their final look",
+        nullable(at_least(1)),
     )
     order: str = knob(
         "interleaved",

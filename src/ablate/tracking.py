@@ -46,7 +46,7 @@ IDENTITY_TAG = "ablate.identity"  # ablate.identity.run_identity: same experimen
 REUSED_FROM_TAG = "ablate.reused_from"
 FAILURE_REASON_TAG = "ablate.failure_reason"
 ERROR_TAG = "ablate.error"
-SWEEP_TAGS = ("sweep_id", "arm", "role", "factor", "value", "design", "knobs")  # "ablate.<key>"
+SWEEP_TAGS = ("sweep_id", "arm", "role", "factor", "value", "design", "seeds", "knobs")  # ablate.*
 KIND_TAG = "ablate.kind"  # "sweep" on a sweep's parent run
 SWEEP_KEY_TAG = "ablate.sweep_key"
 SUPERSEDED_TAG = "ablate.superseded"
@@ -438,6 +438,15 @@ class SweepStore:
             self.client.set_tag(run.info.run_id, FAILURE_REASON_TAG, reason)
             self.client.set_terminated(run.info.run_id, status="KILLED")
         return len(stale)
+
+    def fail_unfinished(self, run_id: str, reason: str) -> bool:
+        """Records a claimed run FAILED with `reason` if its job ended without closing it (its
+        process died); returns whether it did."""
+        if self.client.get_run(run_id).info.status not in ("RUNNING", "SCHEDULED"):
+            return False
+        self.client.set_tag(run_id, FAILURE_REASON_TAG, reason[:MAX_TAG_LENGTH])
+        self.client.set_terminated(run_id, status="FAILED")
+        return True
 
     def finished_with_identity(self, identity: str):
         """A FINISHED run of the experiment with this identity (not itself a copy), or None."""

@@ -34,6 +34,7 @@ MAX_SEED = 2**32 - 1  # the largest seed `np.random.seed` (via `keras.utils.set_
 MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
 MAX_NAME_LENGTH = 500  # MLflow's longest experiment name
 DEFAULT_MAX_SEEDS = 1000  # `ablation.max_seeds`: more paired seeds must be asked for explicitly
+DEFAULT_AUTO_MAX_SEEDS = 20  # `ablation.max_seeds` with `ablation.seeds=auto`
 # A received value longer than this is shown by its start and its length in messages.
 SHOWN_VALUE_LENGTH = 80
 SMOTE_METHODS = ("smote", "smote_undersample")
@@ -187,16 +188,35 @@ POSITIVE_INTEGERS = Rule(
 )
 
 
-def check_seeds(seed: int, seeds: int, max_seeds: int) -> None:
+SEEDS = Rule(
+    "an integer >= 1, or auto (paired seeds per arm)",
+    lambda v: v == "auto" or (_is_integer(v) and v >= 1),
+)
+
+
+def max_seeds_of(seeds, max_seeds: int | None) -> int:
+    """`ablation.max_seeds`, or its default: 20 with `seeds=auto`, else 1000."""
+    if max_seeds is not None:
+        return max_seeds
+    return DEFAULT_AUTO_MAX_SEEDS if seeds == "auto" else DEFAULT_MAX_SEEDS
+
+
+def check_seeds(seed: int, seeds, max_seeds: int | None, min_seeds: int = 1) -> None:
     """A sweep's paired seeds `seed`, ..., `seed + ablation.seeds - 1`: at most
-    `ablation.max_seeds` of them, the last one a seed NumPy takes (at most 2**32 - 1).
+    `ablation.max_seeds` of them, the last one a seed NumPy takes (at most 2**32 - 1). With
+    `seeds=auto`, `ablation.min_seeds` to `ablation.max_seeds` of them.
 
     Checked by the sweeper before it plans: a single run ignores `ablation.seeds`, and each
     job of a sweep carries its own `seed`.
     """
-    if seeds > max_seeds:
+    cap = max_seeds_of(seeds, max_seeds)
+    if seeds == "auto":
+        allowed = f"at most ablation.max_seeds={cap} with ablation.seeds=auto"
+        require(min_seeds <= cap, "ablation.min_seeds", min_seeds, allowed)
+        seeds = cap
+    if seeds > cap:
         raise InputError(
-            f"`ablation.seeds` must be at most ablation.max_seeds={max_seeds}, so that a typo "
+            f"`ablation.seeds` must be at most ablation.max_seeds={cap}, so that a typo "
             f"does not plan {seeds} runs per arm. Received: ablation.seeds={seeds}. Lower it, "
             f"or raise the cap explicitly: ablation.max_seeds={seeds}."
         )

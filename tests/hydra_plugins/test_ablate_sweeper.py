@@ -180,10 +180,10 @@ def test_sigkill_mid_sweep_then_rerun_loses_nothing_and_duplicates_nothing(tmp_p
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:  # kill once one run finished and the next is running
+    while time.monotonic() < deadline:  # kill once one run is FINISHED and the next RUNNING
         if list(tmp_path.glob("multirun/*/*/*/metrics.json")):
             children, _ = children_and_parents(tmp_path)
-            if "RUNNING" in set(children["status"]):
+            if {"FINISHED", "RUNNING"} <= set(children["status"]):
                 break
         time.sleep(1)
     os.killpg(process.pid, signal.SIGKILL)
@@ -260,7 +260,10 @@ def test_max_batch_size_splits_the_launches(tmp_path):
         for line in result.stdout.splitlines() + result.stderr.splitlines()
         if "Launching" in line
     ]
-    assert [line.split("Launching ")[1].split(",")[0] for line in launches] == ["2 jobs", "1 jobs"]
+    assert [line.split("Launching ")[1].split(" on ")[0] for line in launches] == [
+        "2 jobs",
+        "1 jobs",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -312,23 +315,37 @@ def test_hydra_discovers_the_sweeper_plugin(tmp_path):
 
 
 @pytest.mark.slow
-def test_memory_does_not_grow_run_after_run(tmp_path):
+def peak_memory_per_run(*launcher: str, folder) -> list[float]:
+    """Each run's peak resident memory (MiB), in job order, of a 6-run sweep on `launcher`."""
     result = run_cli(
         "-m",
-        "ablation.seeds=4",
+        "ablation.seeds=6",
         "data=digits",
         "training.epochs=1",
         "tracking=none",
         "ablation.report=false",
-        cwd=tmp_path,
+        *launcher,
+        cwd=folder,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     records = sorted(
-        tmp_path.glob("multirun/*/*/[0-9]*/metrics.json"), key=lambda p: int(p.parent.name)
+        folder.glob("multirun/*/*/[0-9]*/metrics.json"), key=lambda p: int(p.parent.name)
     )
-    peaks = [json.loads(p.read_text())["metrics"]["peak_rss_mb"] for p in records]
-    assert len(peaks) == 4
-    assert max(peaks) - min(peaks) < 15  # in one process the peak grew ~7 MB per run
+    return [json.loads(p.read_text())["metrics"]["peak_rss_mb"] for p in records]
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_run_after_run_in_fresh_processes(tmp_path):
+    peaks = peak_memory_per_run("hydra/launcher=ablate_process", folder=tmp_path)
+    assert len(peaks) == 6
+    assert max(peaks) - min(peaks) < 15  # in one process the peak grew ~7-10 MB per run
+
+
+def test_warm_workers_are_replaced_before_their_memory_grows_far(tmp_path):
+    peaks = peak_memory_per_run("hydra.launcher.jobs_per_worker=3", folder=tmp_path)
+    assert len(peaks) == 6
+    assert abs(peaks[3] - peaks[0]) < 15  # a fresh worker starts where the first one did
+    assert max(peaks) - min(peaks) < 45  # at most 3 jobs' growth
 
 
 def assert_one_line_refusal(result, *parts):
@@ -438,3 +455,39 @@ def test_a_second_sweep_reuses_the_finished_baseline_and_trains_only_its_arms(tm
     assert again.returncode == 0, again.stderr[-3000:]
     assert "(ablation.reuse=false: none reused)" in again.stdout
     assert len(list(sorted(tmp_path.glob("multirun/*/*/"))[-1].glob("*/metrics.json"))) == 4
+
+
+@pytest.mark.slow
+def test_adaptive_seeding_stops_an_inactive_arm_early_and_reports_seeds_per_arm(tmp_path):
+    import pandas as pd
+
+    result = run_cli(
+        "-m",
+        "tracking.retries=1,2",  # changes nothing numerically: every pair ties
+        "smoothing=0,0.1",
+        "ablation.seeds=auto",
+        "ablation.min_seeds=5",
+        "ablation.max_seeds=6",
+        *TINY,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Adaptive seeding (ablation.seeds=auto): the first round is the plan" in result.stdout
+    (sweep_dir,) = tmp_path.glob("multirun/*/*")
+    decisions = pd.read_csv(sweep_dir / "adaptive.csv").set_index("arm")
+    inactive = decisions.loc["tracking.retries=2"]
+    assert (inactive["seeds"], inactive["verdict"]) == (5, "no effect: technique inactive?")
+    smoothing = int(decisions.loc["smoothing=0.1", "seeds"])
+    assert smoothing in (5, 6)
+    children, parents = children_and_parents(tmp_path)
+    assert parents.iloc[0]["status"] == "FINISHED"
+    runs_per_arm = children.groupby("tags.ablate.arm").size().to_dict()
+    assert runs_per_arm == {
+        "baseline": smoothing,
+        "smoothing=0.1": smoothing,
+        "tracking.retries=2": 5,
+    }
+    assert set(children["tags.ablate.seeds"]) == {"auto"}
+    report = (sweep_dir / "report.md").read_text()
+    assert "## Adaptive seeding: paired seeds per arm and why it stopped" in report
+    assert "0 expected run(s) missing" in report  # stopped arms are not missing runs

@@ -223,7 +223,16 @@ def test_the_sweeper_launches_jobs_in_the_planned_order(tmp_path, order):
     sweeper.launcher = _RecordingLauncher()
     sweeper.validate_batch_is_legal = lambda batch: None
     base = OmegaConf.create(
-        {"seed": 0, "ablation": {"design": "ofat", "resume": True, "order": order}}
+        {
+            "seed": 0,
+            "ablation": {
+                "design": "ofat",
+                "seeds": 3,
+                "resume": True,
+                "order": order,
+                "report": False,
+            },
+        }
     )
     details = [(arm, f"hash-{arm.label}", []) for arm in arms]
     sweeper._run(base, ["data=digits"], details, seeds, None, tmp_path, "plan")

@@ -112,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         from ablate.report.render import build_report, report_markdown, write_report
 
         min_effect = None if args.min_effect is None else args.min_effect / 100
-        report = build_report(frame, args.rope / 100, min_effect)
+        decisions = None
+        if args.from_dir is not None:
+            from ablate.report.collect import decisions_from_dir
+
+            decisions = decisions_from_dir(args.from_dir)
+        report = build_report(frame, args.rope / 100, min_effect, decisions)
     except InputError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

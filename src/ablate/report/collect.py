@@ -29,6 +29,7 @@ def _identity(tags: dict, run_id: str, status: str, error: str | None) -> dict:
         "factor": tags.get(sweep_tag("factor"), ""),
         "value": tags.get(sweep_tag("value"), ""),
         "design": tags.get(sweep_tag("design"), ""),
+        "seeds": tags.get(sweep_tag("seeds"), ""),
         "seed": int(tags.get(SEED_TAG, 0)),
         "status": status,
         "error": error,
@@ -184,3 +185,9 @@ def runs_from_mlflow(
         for record in read_sweep_runs(tracking_uri, sweep_id, experiment)
     ]
     return make_frame(_drop_superseded(records))
+
+
+def decisions_from_dir(sweep_dir: Path | str) -> pd.DataFrame | None:
+    """An adaptive sweep's group-sequential decisions (`adaptive.csv`), or None."""
+    path = Path(sweep_dir) / "adaptive.csv"
+    return pd.read_csv(path) if path.exists() else None

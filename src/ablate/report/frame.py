@@ -3,8 +3,9 @@
 `runs_from_dir` and `runs_from_mlflow` both return it; tests build it by hand with
 `make_frame`. Columns:
 
-- `sweep_id, run_id, arm, role, factor, value, design, seed, status, error, config_hash`: who
-  the run is. `role` is `"baseline"` or `"arm"`; `seed` is an int; `status` is MLflow's
+- `sweep_id, run_id, arm, role, factor, value, design, seeds, seed, status, error,
+  config_hash`: who the run is. `role` is `"baseline"` or `"arm"`; `seeds` is the sweep's
+  `ablation.seeds` (`"auto"` for adaptive seeding); `seed` is an int; `status` is MLflow's
   (`FINISHED`, `FAILED`, `KILLED`, or `RUNNING` for a run that never ended).
 - `knob.<name>`: the value (a string) of every swept knob in this run.
 - the final metrics (`test_accuracy`, ..., `peak_rss_mb`), NaN where a run has none.
@@ -26,6 +27,7 @@ ID_COLUMNS = (
     "factor",
     "value",
     "design",
+    "seeds",
     "seed",
     "status",
     "error",
@@ -155,9 +157,10 @@ def run_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """Counts each arm's finished, failed and missing runs.
 
     A sweep runs every arm with every seed, so the expected runs are arms x seeds, where the
-    seeds are every seed that appears anywhere in the sweep. A run that never wrote a result
-    has no row at all: it is counted as missing (a seed whose runs of this arm all failed
-    counts as failed, not missing).
+    seeds are every seed that appears anywhere in the sweep; in an adaptive sweep
+    (`seeds == "auto"`), where arms stop at different seeds, an arm's seeds up to its last.
+    A run that never wrote a result has no row at all: it is counted as missing (a seed whose
+    runs of this arm all failed counts as failed, not missing).
 
     Args:
         frame: the tidy table.
@@ -166,15 +169,17 @@ def run_counts(frame: pd.DataFrame) -> pd.DataFrame:
         One row per arm (baseline first) with `arm, runs_finished, runs_failed, runs_missing`.
     """
     seeds = set(frame["seed"])
+    adaptive = bool((frame["seeds"] == "auto").any())
     rows = []
     for arm in arm_order(frame):
         runs = frame[frame["arm"] == arm]
+        expected = {s for s in seeds if s <= runs["seed"].max()} if adaptive else seeds
         rows.append(
             {
                 "arm": arm,
                 "runs_finished": int((runs["status"] == FINISHED).sum()),
                 "runs_failed": int((runs["status"] != FINISHED).sum()),
-                "runs_missing": len(seeds - set(runs["seed"])),
+                "runs_missing": len(expected - set(runs["seed"])),
             }
         )
     return pd.DataFrame(rows, columns=["arm", "runs_finished", "runs_failed", "runs_missing"])

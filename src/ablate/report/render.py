@@ -63,6 +63,7 @@ class Report:
         interactions: factorial two-way interactions, or None.
         cell_means: two-way tables of mean test accuracy per pair of knobs (factorial).
         figures: name -> figure, for `FIGURES`.
+        decisions: an adaptive sweep's group-sequential decisions (`adaptive.csv`), or None.
     """
 
     sweep_id: str
@@ -75,13 +76,17 @@ class Report:
     interactions: pd.DataFrame | None
     cell_means: dict[str, pd.DataFrame]
     figures: dict[str, Figure]
+    decisions: pd.DataFrame | None = None
 
     def _repr_markdown_(self) -> str:
         return report_markdown(self)
 
 
 def build_report(
-    frame: pd.DataFrame, rope: float = ROPE, min_effect: float | None = None
+    frame: pd.DataFrame,
+    rope: float = ROPE,
+    min_effect: float | None = None,
+    decisions: pd.DataFrame | None = None,
 ) -> Report:
     """Builds every table and figure of the report from the tidy table.
 
@@ -91,6 +96,9 @@ def build_report(
             Defaults to 0.005 (±0.5 pp).
         min_effect: the accuracy gain to plan seeds for, as a fraction. Defaults to None
             (the claimed gain of the arm's technique, else +1 pp).
+        decisions: for an adaptive sweep (`ablation.seeds=auto`), its group-sequential
+            decisions (`adaptive.csv`): their verdicts replace the fixed-N ones, which would
+            ignore the repeated looks. Defaults to None.
 
     Returns:
         The report.
@@ -116,18 +124,28 @@ def build_report(
     else:
         effects = crossed = None
     main = main_table(frame, rope, min_effect)
+    note = footnote(main, rope)
+    if decisions is not None:
+        verdicts = dict(zip(decisions["arm"], decisions["verdict"], strict=True))
+        main["verdict"] = [verdicts.get(arm, old) for arm, old in main[["arm", "verdict"]].values]
+        note += (
+            "\n- **Adaptive seeding** (`ablation.seeds=auto`): verdicts are the group-sequential "
+            "ones (exact sign test with O'Brien-Fleming-type alpha spending, Holm across arms), "
+            "valid despite the repeated looks; the table below says why each arm stopped."
+        )
     draws = FIGURES | {"forest": functools.partial(plots.forest, rope=rope)}
     return Report(
         sweep_id=",".join(sorted({str(s) for s in frame["sweep_id"]})),
         design=design,
         frame=frame,
         main=main,
-        footnote=footnote(main, rope),
+        footnote=note,
         claims=claim_check(frame, rope),
         main_effects=effects,
         interactions=crossed,
         cell_means=pairs,
         figures={name: draw(frame) for name, draw in draws.items()},
+        decisions=decisions,
     )
 
 
@@ -152,6 +170,10 @@ def _sections(report: Report) -> list[tuple[str, str]]:
         ("Applied as (evidence recorded by the runs)", markdown_table(applied_as(report.frame))),
         ("Notes", report.footnote),
     ]
+    if report.decisions is not None:
+        columns = ["arm", "seeds", "wins", "ties", "losses", "verdict", "reason"]
+        title = "Adaptive seeding: paired seeds per arm and why it stopped"
+        sections.append((title, markdown_table(report.decisions[columns])))
     if report.claims.empty:
         claims = "The sweep varies no technique the practitioner article makes a claim about."
     else:
@@ -231,8 +253,13 @@ def _html_table(markdown: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def report_html(report: Report) -> str:
-    """The report as one self-contained HTML page, figures embedded as base64 PNG."""
+def report_html(report: Report, pngs: dict[str, bytes]) -> str:
+    """The report as one self-contained HTML page, figures embedded as base64 PNG.
+
+    Args:
+        report: from `build_report`.
+        pngs: each figure of `report.figures` rendered by `figure_png`, by name.
+    """
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:1400px}"
         "table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
@@ -248,8 +275,8 @@ def report_html(report: Report) -> str:
     for title, body in _sections(report):
         parts += [f"<h2>{html.escape(title)}</h2>", _html_table(body)]
     parts.append("<h2>Figures</h2>")
-    for name, figure in report.figures.items():
-        data = base64.b64encode(figure_png(figure)).decode("ascii")
+    for name in report.figures:
+        data = base64.b64encode(pngs[name]).decode("ascii")
         parts.append(
             f"<figure><img alt='{name}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{html.escape(CAPTIONS[name])}</figcaption></figure>"
@@ -274,9 +301,10 @@ def write_report(report: Report, out_dir: Path | str) -> list[Path]:
     written = [folder / "report.md", folder / "report.csv", folder / "report.html"]
     written[0].write_text(report_markdown(report, figures=True), encoding="utf-8")
     report.main.to_csv(written[1], index=False)
-    written[2].write_text(report_html(report), encoding="utf-8")
-    for name, figure in report.figures.items():
+    pngs = {name: figure_png(figure) for name, figure in report.figures.items()}
+    written[2].write_text(report_html(report, pngs), encoding="utf-8")
+    for name, png in pngs.items():
         path = folder / f"{name}.png"
-        path.write_bytes(figure_png(figure))
+        path.write_bytes(png)
         written.append(path)
     return written

@@ -153,15 +153,17 @@ def t_interval(differences, confidence: float = CONFIDENCE):
 def effect_size(differences) -> np.ndarray:
     """d_z = mean(d) / sd(d) along the last axis; NaN below 2 values or when sd(d) = 0.
 
-    An sd below 1e-12 counts as 0: equal differences computed from floats differ by
-    rounding only, and would give a meaningless d_z of 10^15.
+    An sd below 1e-4 of the largest |d| (and below 1e-12) counts as 0: metrics are stored as
+    float32, so equal differences (two pairs that each gain one test example) differ by
+    rounding only, about 1.5e-5 of their size, and would give a meaningless d_z of 65,000.
     """
     d = np.asarray(differences, float)
     if d.shape[-1] < 2:
         return np.full(d.shape[:-1], math.nan)
     sd = d.std(axis=-1, ddof=1)
+    rounding = 1e-4 * np.abs(d).max(axis=-1) + 1e-12
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd > 1e-12, d.mean(axis=-1) / sd, math.nan)
+        return np.where(sd > rounding, d.mean(axis=-1) / sd, math.nan)
 
 
 def equivalence_test(differences, rope: float = ROPE) -> np.ndarray:

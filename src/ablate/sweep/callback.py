@@ -62,8 +62,10 @@ def report_sweep(
         InputError: if the folder holds no sweep runs, or the sweep has no baseline.
     """
     from ablate.report import build_report, runs_from_dir, write_report
+    from ablate.report.collect import decisions_from_dir
 
-    written = write_report(build_report(runs_from_dir(sweep_dir)), sweep_dir)
+    report = build_report(runs_from_dir(sweep_dir), decisions=decisions_from_dir(sweep_dir))
+    written = write_report(report, sweep_dir)
     if parent_run_id:
         from ablate.tracking_transfer import upload_files
 

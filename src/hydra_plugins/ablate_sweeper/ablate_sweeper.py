@@ -12,7 +12,9 @@ and KILLED ones rerun.
 `hydra/sweeper=basic` restores Hydra's Cartesian product.
 """
 
+import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import signal
@@ -28,6 +30,14 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 SWEEP_RECORD = "sweep.json"
+ADAPTIVE_KNOBS = (
+    "seed",
+    "ablation.seeds",
+    "ablation.max_seeds",
+    "ablation.min_seeds",
+    "ablation.seeds_per_round",
+    "ablation.budget_s",
+)
 
 
 def _same_value(listed: str, baseline) -> bool:
@@ -97,6 +107,8 @@ class AblateSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
+        if hasattr(self.launcher, "warm"):  # workers import TensorFlow while the sweep plans
+            self.launcher.warm(self.launcher.workers)
 
     def _compose(self, overrides: list[str], received: list[str] | None = None) -> DictConfig:
         """Composes a job's config; a Hydra error becomes one line, naming an override as in
@@ -201,7 +213,11 @@ class AblateSweeper(Sweeper):
 
         try:
             with sigterm_as_interrupt():
-                return self._sweep(arguments)
+                try:
+                    return self._sweep(arguments)
+                finally:
+                    if hasattr(self.launcher, "close"):
+                        self.launcher.close()
         except InputError as error:
             print(f"ablate: error: {error}", file=sys.stderr)
             sys.exit(2)
@@ -250,17 +266,29 @@ class AblateSweeper(Sweeper):
         from ablate.preflight import check_output_folder, check_tracking_folder
         from ablate.sweep.guard import allowed_prefixes, unexpected_differences
         from ablate.sweep.plan import format_plan, make_plan, paired_runs
-        from ablate.validation import check_seeds
+        from ablate.validation import check_seeds, max_seeds_of
 
+        problem = self.launcher.problem() if hasattr(self.launcher, "problem") else None
+        if problem:
+            raise InputError(problem)
         declared = [f"{knob}={values}" for knob, values in self.params.items()]
         plain, knobs = self._split(declared + list(arguments))
         base = self._compose(plain)
         ablation = base.ablation
-        for key in ("seed", "ablation.seeds", "ablation.max_seeds"):
+        for key in ADAPTIVE_KNOBS:
             check_knob(key, OmegaConf.select(base, key))
-        check_seeds(base.seed, ablation.seeds, ablation.max_seeds)
+        check_seeds(base.seed, ablation.seeds, ablation.max_seeds, ablation.min_seeds)
+        adaptive = ablation.seeds == "auto"
+        if adaptive and ablation.design == "factorial":
+            raise InputError(
+                "ablation.seeds=auto decides each arm against the baseline; the factorial "
+                "design's verdicts are main effects over the whole grid. Received: "
+                "ablation.seeds=auto with ablation.design=factorial. Use design=ofat or loo, "
+                "or a fixed ablation.seeds."
+            )
         baseline = self._baseline_values(base, knobs)
-        seeds = [base.seed + i for i in range(ablation.seeds)]
+        count = max_seeds_of(ablation.seeds, ablation.max_seeds) if adaptive else ablation.seeds
+        seeds = [base.seed + i for i in range(count)]
         try:
             arms = make_plan(
                 knobs, baseline, ablation.design, OmegaConf.to_container(ablation.full)
@@ -268,7 +296,7 @@ class AblateSweeper(Sweeper):
             paired_runs(arms, seeds, _order(ablation))  # an unknown order fails here
         except ValueError as error:
             raise InputError(str(error)) from None
-        if not knobs and ablation.seeds == 1:  # the baseline once: nothing to compare
+        if not knobs and ablation.seeds in (1, "auto"):  # the baseline alone: no comparison
             raise self._no_arm(plain)
 
         reference = None
@@ -307,7 +335,16 @@ class AblateSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         estimates = {h: store.mean_duration_s(h) if store else None for _, h, _ in details}
-        plan_text = format_plan(details, seeds, ablation.design, estimates, _order(ablation))
+        first = seeds[: ablation.min_seeds] if adaptive else seeds
+        plan_text = format_plan(details, first, ablation.design, estimates, _order(ablation))
+        if adaptive:
+            plan_text += (
+                f"\n\nAdaptive seeding (ablation.seeds=auto): the first round is the plan "
+                f"above; then {ablation.seeds_per_round} paired seed(s) per round for each arm "
+                f"whose group-sequential verdict is open (and the baseline), up to {count} "
+                f"seeds per arm ({len(details) * count} runs at most)"
+                + (f", within {ablation.budget_s:g} s." if ablation.budget_s else ".")
+            )
         reusable = self._reusable(store, configs, seeds) if ablation.reuse else {}
         plan_text += (
             f"\n\nReuse: {len(reusable)} of {len(details) * len(seeds)} run(s) have a FINISHED run "
@@ -347,7 +384,7 @@ class AblateSweeper(Sweeper):
         from ablate.config import config_hash
         from ablate.errors import InputError
         from ablate.sweep.plan import paired_runs
-        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, SWEEP_ID_TAG, sweep_tag
+        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, sweep_tag
 
         ablation = base.ablation
         key_material = json.dumps(
@@ -357,12 +394,13 @@ class AblateSweeper(Sweeper):
                 [(arm.label, h) for arm, h, _ in details],
                 config_hash(_job_config(base)),
             ]
+            + ([ablation.min_seeds, ablation.seeds_per_round] if ablation.seeds == "auto" else [])
         )
         sweep_key = hashlib.sha256(key_material.encode()).hexdigest()[:16]
         if not ablation.resume:
             sweep_key += "-" + uuid.uuid4().hex[:8]
         sweep_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{sweep_key[:6]}"
-        parent_run_id, finished, skipped = None, {}, []
+        parent_run_id, finished = None, {}
         if store is not None:
             try:
                 parent_run_id, sweep_id = store.open_parent(
@@ -382,88 +420,61 @@ class AblateSweeper(Sweeper):
             }
             store.supersede([r for r in children if r.info.status != "FINISHED"])
 
-        jobs, labels, reused = [], [], []
-        hashes = {arm.label: arm_hash for arm, arm_hash, _ in details}
         arms = [arm for arm, _, _ in details]
-        # Seed by seed, arms shuffled per seed (the order printed in the plan), unless blocked.
-        for arm, seed in paired_runs(arms, seeds, _order(ablation)):
-            done = finished.get((hashes[arm.label], str(seed)))
-            if done is not None:
-                skipped.append(done)
-                continue
-            source = self._reusable_runs.get((arm.label, seed))
-            if source is not None:  # the same experiment finished before: copy, do not train
-                tags = {
-                    SWEEP_ID_TAG: sweep_id,
-                    **{sweep_tag(k): v for k, v in self._sweep_tags(arm, ablation).items()},
-                }
-                reused_id = store.reuse(parent_run_id, source, f"{arm.label} seed={seed}", tags)
-                self._restore_reused(store, source, reused_id, tags, sweep_dir)
-                reused.append(reused_id)
-                continue
-            labels.append((arm.label, seed))
-            claimed = None
-            if store is not None:
-                claimed = store.claim(
-                    parent_run_id,
-                    f"{arm.label} seed={seed}",
-                    {
-                        CONFIG_HASH_TAG: hashes[arm.label],
-                        SEED_TAG: str(seed),
-                        SWEEP_ID_TAG: sweep_id,
-                        sweep_tag("arm"): arm.label,
-                        sweep_tag("role"): arm.role,
-                    },
-                )
-            jobs.append(
-                plain
-                + arm.overrides()
-                + [
-                    f"seed={seed}",
-                    f"ablation.sweep_id={sweep_id}",
-                    f"ablation.parent_run_id={parent_run_id or 'null'}",
-                    f"ablation.run_id={claimed or 'null'}",
-                    f"ablation.arm={_quoted(arm.label)}",
-                    f"ablation.role={arm.role}",
-                    f"ablation.factor={_quoted(arm.factor)}",
-                    f"ablation.value={_quoted(arm.value)}",
-                    f"ablation.knobs={_quoted(json.dumps(arm.settings))}",
-                ]
-            )
-        if skipped:
-            print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
-            self._restore_skipped(store, skipped, sweep_dir)
-        if reused:
-            print(f"Sweep {sweep_id}: reused {len(reused)} finished run(s) (ablate.reused_from).")
-        print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
+        sweep = {
+            "id": sweep_id,
+            "parent": parent_run_id,
+            "store": store,
+            "dir": sweep_dir,
+            "finished": finished,
+            "hashes": {arm.label: arm_hash for arm, arm_hash, _ in details},
+            "plain": plain,
+            "ablation": ablation,
+        }
         record = {
             "sweep_id": sweep_id,
             "parent_run_id": parent_run_id,
             "tracking_uri": store.uri if store else None,
-            "launched": len(jobs),
-            "skipped": len(skipped),
-            "reused": len(reused),
+            "launched": 0,
+            "skipped": 0,
+            "reused": 0,
             "failed": [],
         }
         self._state = {"store": store, "parent": parent_run_id, "dir": sweep_dir, "record": record}
-
         if store is not None and hasattr(self.launcher, "launch_guard"):
             self.launcher.launch_guard = store.unanswered  # a dead server: start no more jobs
-        returns, failures = [], []
-        size = self.max_batch_size or len(jobs) or 1
-        for start in range(0, len(jobs), size):
-            batch = jobs[start : start + size]
-            self.validate_batch_is_legal(batch)
-            results = self.launcher.launch(batch, initial_job_idx=start)
-            for (label, seed), result in zip(labels[start : start + size], results, strict=True):
-                if result.status == JobStatus.FAILED:
-                    error = result._return_value
-                    failures.append(
-                        {"arm": label, "seed": seed, "error": f"{type(error).__name__}: {error}"}
-                    )
-            returns.append(results)
+        if base.ablation.report:  # its imports (1.5 s) while the workers warm up
+            importlib.import_module("ablate.report")
 
-        record["failed"] = failures
+        adaptive = None
+        if ablation.seeds == "auto":
+            from ablate.sweep.adaptive import AdaptiveSeeding
+
+            adaptive = AdaptiveSeeding(
+                arms,
+                base.seed,
+                ablation.min_seeds,
+                ablation.seeds_per_round,
+                len(seeds),
+                ablation.budget_s,
+                _order(ablation),
+            )
+            planned = adaptive.first_round()
+        else:  # seed by seed, arms shuffled per seed (the order in the plan), unless blocked
+            planned = paired_runs(arms, seeds, _order(ablation))
+        returns, started, launched = [], time.monotonic(), 0
+        while planned:
+            jobs, labels = self._jobs(planned, sweep, record)
+            returns += self._launch(jobs, labels, store, record, first_index=launched)
+            launched += len(jobs)
+            if adaptive is None:
+                break
+            elapsed = time.monotonic() - started
+            planned = adaptive.next_round(sweep_dir, elapsed, elapsed / max(launched, 1))
+        if adaptive is not None:
+            self._record_decisions(adaptive, store, parent_run_id, sweep_dir, record)
+        failures = record["failed"]
+
         record["parent_status"] = "FAILED" if failures else "FINISHED"
         from ablate.run_files import UPLOAD_MARKER
 
@@ -480,8 +491,8 @@ class AblateSweeper(Sweeper):
         self._state = None
         (sweep_dir / SWEEP_RECORD).write_text(json.dumps(record, indent=2))
         print(
-            f"Sweep {sweep_id}: {len(jobs) - len(failures)} finished, {len(failures)} failed, "
-            f"{len(skipped)} skipped (already finished)."
+            f"Sweep {sweep_id}: {record['launched'] - len(failures)} finished, "
+            f"{len(failures)} failed, {record['skipped']} skipped (already finished)."
         )
         for failure in record["failed"]:
             print(f"  FAILED {failure['arm']} seed={failure['seed']}: {failure['error']}")
@@ -495,6 +506,110 @@ class AblateSweeper(Sweeper):
             )
         return returns
 
+    def _jobs(self, planned, sweep: dict, record: dict) -> tuple[list, list]:
+        """The jobs of `planned` `(arm, seed)` runs, in order; runs FINISHED in this sweep are
+        skipped and identical runs of the store reused (files restored), the others claimed.
+
+        Returns:
+            `(jobs, labels)`: each job's overrides, and its `(arm label, seed, claimed run)`.
+        """
+        from ablate.tracking import CONFIG_HASH_TAG, SEED_TAG, SWEEP_ID_TAG, sweep_tag
+
+        store, ablation, sweep_id = sweep["store"], sweep["ablation"], sweep["id"]
+        jobs, labels, skipped, reused = [], [], [], []
+        for arm, seed in planned:
+            arm_hash = sweep["hashes"][arm.label]
+            done = sweep["finished"].get((arm_hash, str(seed)))
+            if done is not None:
+                skipped.append(done)
+                continue
+            source = self._reusable_runs.get((arm.label, seed))
+            if source is not None:  # the same experiment finished before: copy, do not train
+                tags = {
+                    SWEEP_ID_TAG: sweep_id,
+                    **{sweep_tag(k): v for k, v in self._sweep_tags(arm, ablation).items()},
+                }
+                reused_id = store.reuse(sweep["parent"], source, f"{arm.label} seed={seed}", tags)
+                self._restore_reused(store, source, reused_id, tags, sweep["dir"])
+                reused.append(reused_id)
+                continue
+            claimed = None
+            if store is not None:
+                claimed = store.claim(
+                    sweep["parent"],
+                    f"{arm.label} seed={seed}",
+                    {
+                        CONFIG_HASH_TAG: arm_hash,
+                        SEED_TAG: str(seed),
+                        SWEEP_ID_TAG: sweep_id,
+                        sweep_tag("arm"): arm.label,
+                        sweep_tag("role"): arm.role,
+                    },
+                )
+            labels.append((arm.label, seed, claimed))
+            jobs.append(
+                sweep["plain"]
+                + arm.overrides()
+                + [
+                    f"seed={seed}",
+                    f"ablation.sweep_id={sweep_id}",
+                    f"ablation.parent_run_id={sweep['parent'] or 'null'}",
+                    f"ablation.run_id={claimed or 'null'}",
+                    f"ablation.arm={_quoted(arm.label)}",
+                    f"ablation.role={arm.role}",
+                    f"ablation.factor={_quoted(arm.factor)}",
+                    f"ablation.value={_quoted(arm.value)}",
+                    f"ablation.knobs={_quoted(json.dumps(arm.settings))}",
+                ]
+            )
+        if skipped:
+            print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
+            self._restore_skipped(store, skipped, sweep["dir"])
+        if reused:
+            print(f"Sweep {sweep_id}: reused {len(reused)} finished run(s) (ablate.reused_from).")
+        print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
+        record["launched"] += len(jobs)
+        record["skipped"] += len(skipped)
+        record["reused"] += len(reused)
+        return jobs, labels
+
+    def _launch(self, jobs, labels, store, record: dict, first_index: int) -> list:
+        """Hands the jobs to the launcher, `max_batch_size` at a time; records the failed
+        ones (and closes the claimed run of a job whose process died)."""
+        returns = []
+        size = self.max_batch_size or len(jobs) or 1
+        for start in range(0, len(jobs), size):
+            batch = jobs[start : start + size]
+            self.validate_batch_is_legal(batch)
+            results = self.launcher.launch(batch, initial_job_idx=first_index + start)
+            for (label, seed, claimed), result in zip(
+                labels[start : start + size], results, strict=True
+            ):
+                if result.status == JobStatus.FAILED:
+                    error = f"{type(result._return_value).__name__}: {result._return_value}"
+                    record["failed"].append({"arm": label, "seed": seed, "error": error})
+                    if claimed:  # a job whose process died could not close its run
+                        with contextlib.suppress(Exception):  # a dead store: a rerun kills it
+                            store.fail_unfinished(claimed, error)
+            returns.append(results)
+        return returns
+
+    @staticmethod
+    def _record_decisions(adaptive, store, parent_run_id, sweep_dir: Path, record: dict) -> None:
+        """Writes why each arm of an adaptive sweep stopped: `adaptive.csv`, the sweep
+        record, the parent run (`adaptive.md`) and the console."""
+        from ablate.report.tables import markdown_table
+        from ablate.sweep.adaptive import DECISIONS_FILE
+
+        summary = adaptive.summary()
+        summary.to_csv(sweep_dir / DECISIONS_FILE, index=False)
+        record["adaptive"] = summary.to_dict("records")
+        text = "Adaptive seeding: seeds per arm and why it stopped\n\n" + markdown_table(summary)
+        print(text)
+        if store is not None:
+            with contextlib.suppress(Exception):  # a dead store: the folder keeps it
+                store.log_text(parent_run_id, text, "adaptive.md")
+
     @staticmethod
     def _sweep_tags(arm, ablation) -> dict[str, str]:
         """The sweep facts of an arm's runs, as `ablate.<key>` tag values."""
@@ -504,6 +619,7 @@ class AblateSweeper(Sweeper):
             "factor": arm.factor,
             "value": arm.value,
             "design": ablation.design,
+            "seeds": str(ablation.seeds),
             "knobs": json.dumps(arm.settings),
         }
 

@@ -1,4 +1,5 @@
-"""Hydra configs of the plugins: `hydra/sweeper=ablate` and `hydra/launcher=ablate_process`."""
+"""Hydra configs of the plugins: `hydra/sweeper=ablate`, `hydra/launcher=ablate_pool` and
+`hydra/launcher=ablate_process`."""
 
 import dataclasses
 
@@ -26,4 +27,19 @@ class FreshProcessLauncherConf:
 
 ConfigStore.instance().store(
     group="hydra/launcher", name="ablate_process", node=FreshProcessLauncherConf, provider="ablate"
+)
+
+
+@dataclasses.dataclass
+class WorkerPoolLauncherConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.worker_pool_launcher.WorkerPoolLauncher"
+    workers: int = 1
+    threads: int | None = None
+    jobs_per_worker: int = 10
+    max_rss_mb: float | None = None
+    stop_timeout_s: float = 30.0
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="ablate_pool", node=WorkerPoolLauncherConf, provider="ablate"
 )

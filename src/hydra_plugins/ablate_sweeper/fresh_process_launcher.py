@@ -3,8 +3,9 @@
 Keras keeps memory that `clear_session()` does not return: measured on a 20-run sweep in one
 process (Hydra's basic launcher), peak RSS grew by 7.4 MB per run, from 770 to 918 MB. A
 fresh, spawned process per job keeps every run's memory and state independent of the runs
-before it, at the cost of importing TensorFlow once per job (~5 s). `hydra/launcher=basic`
-(one process) and `hydra/launcher=joblib` (reused workers) remain available.
+before it, at the cost of importing TensorFlow once per job (~5 s). The default launcher,
+`hydra/launcher=ablate_pool`, gives the same results from warm workers it replaces every few
+jobs; this one is the reference it is tested against.
 
 Interrupts mean stop: on Ctrl-C or SIGTERM (raised in the sweeper as `KeyboardInterrupt`)
 nothing more is launched, every running job gets SIGTERM (its run is recorded KILLED) and is
@@ -19,65 +20,29 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import sys
 import tempfile
 from pathlib import Path
 
 import cloudpickle
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
-from hydra.core.utils import (
-    JobReturn,
-    JobStatus,
-    configure_log,
-    filter_overrides,
-    run_job,
-    setup_globals,
-)
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
-from omegaconf import open_dict
+
+from hydra_plugins.ablate_sweeper.jobs import (
+    die_with_parent,
+    failed_job,
+    how_it_ended,
+    pack_job,
+    run_packed_job,
+)
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent() -> None:
-    """Asks Linux to send this process SIGTERM when its parent (the sweeper) dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the sweeper died before the call: nobody will collect this job
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _execute_job(payload: bytes, result_path: str) -> None:
-    """Runs one Hydra job in this (fresh) process, as Hydra's own launchers do.
-
-    Arguments and result travel cloudpickled: Hydra's global state holds OmegaConf resolvers
-    that are local functions, which the standard pickle refuses (joblib's loky does the same).
-    The result is written to `result_path`, read by the sweeper once the process has exited.
-    """
-    _die_with_parent()
-    index, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(
-        payload
-    )
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
-        sweep_config.hydra.job.num = index
-    HydraConfig.instance().set_config(sweep_config)
-    result = run_job(
-        hydra_context=hydra_context,
-        config=sweep_config,
-        task_function=task_function,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
-    Path(result_path).write_bytes(cloudpickle.dumps(result))
+    """Runs one packed Hydra job in this (fresh) process; writes its `JobReturn` to
+    `result_path`, read by the sweeper once the process has exited."""
+    die_with_parent()
+    Path(result_path).write_bytes(cloudpickle.dumps(run_packed_job(payload)))
 
 
 class FreshProcessLauncher(Launcher):
@@ -109,7 +74,6 @@ class FreshProcessLauncher(Launcher):
         )
         for index, overrides in enumerate(job_overrides):
             log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
-        state = Singleton.get_state()
         context = multiprocessing.get_context("spawn")
         results: list[JobReturn | None] = [None] * len(job_overrides)
         pending = list(enumerate(job_overrides))
@@ -119,25 +83,12 @@ class FreshProcessLauncher(Launcher):
                 while pending or running:
                     reason = self.launch_guard() if self.launch_guard and pending else None
                     for position, overrides in pending if reason else ():
-                        results[position] = JobReturn(
-                            overrides=list(overrides),
-                            status=JobStatus.FAILED,
-                            _return_value=RuntimeError(f"not started: {reason}"),
-                        )
+                        results[position] = failed_job(overrides, f"not started: {reason}")
                     if reason:
                         pending = []
                     while pending and len(running) < self.n_jobs:
                         position, overrides = pending.pop(0)
-                        payload = cloudpickle.dumps(
-                            (
-                                initial_job_idx + position,
-                                overrides,
-                                self.hydra_context,
-                                self.config,
-                                self.task_function,
-                                state,
-                            )
-                        )
+                        payload = pack_job(initial_job_idx + position, overrides, self)
                         result_path = os.path.join(scratch, f"{position}.pkl")
                         process = context.Process(
                             target=_execute_job, args=(payload, result_path), daemon=False
@@ -180,10 +131,4 @@ def _result(process, result_path: str, overrides) -> JobReturn:
     path = Path(result_path)
     if process.exitcode == 0 and path.exists():
         return cloudpickle.loads(path.read_bytes())
-    code = process.exitcode
-    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-    return JobReturn(
-        overrides=list(overrides),
-        status=JobStatus.FAILED,
-        _return_value=RuntimeError(f"the job's process died ({how})"),
-    )
+    return failed_job(overrides, f"the job's process died ({how_it_ended(process.exitcode)})")
