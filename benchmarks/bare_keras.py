@@ -14,6 +14,7 @@ reference of `benchmarks/sweep_throughput.py design-card`.
 """
 
 import argparse
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as `python -m ablate` does
@@ -32,6 +33,13 @@ VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 DESIGN_CARD_ARMS = ((0.0, False), (0.1, False), (0.0, True))  # baseline, smoothing=0.1, swa=on
 
 
+@functools.cache
+def mnist_arrays():
+    """mnist5k as float32 `(5000, 28, 28, 1)` images and int64 labels, parsed once."""
+    x, y = mnist_data()
+    return x.reshape(-1, 28, 28, 1).astype(np.float32), y.astype(np.int64)
+
+
 def load_splits(seed: int):
     """Loads mnist5k and splits it into stratified train, validation and test parts.
 
@@ -42,8 +50,7 @@ def load_splits(seed: int):
         `(x_train, y_train, x_val, y_val, x_test, y_test)`: float32 `(n, 28, 28, 1)` images
         in [0, 255] and int64 labels.
     """
-    x, y = mnist_data()
-    x, y = x.reshape(-1, 28, 28, 1).astype(np.float32), y.astype(np.int64)
+    x, y = mnist_arrays()
     num_test = int(np.ceil(TEST_FRACTION * len(y)))
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=num_test, stratify=y, random_state=seed

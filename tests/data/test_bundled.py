@@ -3,7 +3,7 @@
 import numpy as np
 from source_helpers import cfg
 
-from ablate.data import load_dataset
+from ablate.data import bundled, load_dataset
 
 
 def test_mnist5k_loads_5000_images_sorted_by_label():
@@ -16,6 +16,16 @@ def test_mnist5k_loads_5000_images_sorted_by_label():
     assert data.class_names == tuple("0123456789")
     assert (data.modality, data.num_classes, data.input_shape) == ("image", 10, (28, 28, 1))
     assert data.x_test is None and data.y_test is None
+
+
+def test_mnist5k_is_parsed_once_per_process_and_each_load_is_its_own_copy():
+    first = load_dataset(cfg(name="mnist5k"))
+    first.x[:] = -1.0  # a caller changing its arrays
+    first.y[:] = 7
+    second = load_dataset(cfg(name="mnist5k"))
+    assert (second.x.min(), second.x.max()) == (0.0, 255.0)
+    assert np.bincount(second.y).tolist() == [500] * 10
+    assert bundled._mnist5k_arrays.cache_info().misses == 1
 
 
 def test_digits_rescaled_to_0_255():

