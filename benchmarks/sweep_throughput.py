@@ -155,7 +155,9 @@ def memory(repeats: int) -> None:
         "ablation.report=false",
     )
     wall, _ = run_timed(command, folder)
-    lines = [json.loads(x) for x in (newest_sweep(folder) / "workers.jsonl").read_text().split()]
+    lines = [
+        json.loads(x) for x in (newest_sweep(folder) / "workers.jsonl").read_text().splitlines()
+    ]
     print(f"50 runs in {wall:.1f} s; resident MiB after each job, worker by worker:")
     for pid in dict.fromkeys(line["worker"] for line in lines):
         print(pid, [line["rss_mb"] for line in lines if line["worker"] == pid])
