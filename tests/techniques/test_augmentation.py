@@ -13,7 +13,9 @@ from ablate.techniques.augmentation import (
     AUGMENTATIONS,
     PerImageAugMix,
     PerImageRandAugment,
+    PerImageRandomCrop,
     augment_dataset,
+    batches_per_call,
     build_augmentation,
     changed_share,
 )
@@ -303,3 +305,152 @@ def test_changed_share_of_every_option(digits, name):
     dataset = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE)
     share = changed_share(dataset, build(name))
     assert 0.2 < share <= 1.0
+
+
+# Throughput: the training map is stateless, several batches share a call, and the pipeline
+# gives the same batches, in the same order, as before.
+
+
+def stateful_ops(concrete_function):
+    """The op types, in a traced function and the functions it calls, that hold state."""
+    graph = concrete_function.graph.as_graph_def()
+    nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
+    return {node.op for node in nodes if is_stateful(node.op)}
+
+
+def is_stateful(op_type):
+    from tensorflow.python.framework import op_def_registry
+
+    return op_def_registry.get(op_type).is_stateful
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_training_map_holds_no_state_while_the_eager_call_does(name):
+    """A variable in the map function makes `tf.data` serial and unprefetched (op determinism)."""
+    augmentation = build(name)
+    specs = (tf.TensorSpec([None, 8, 8, 1]), tf.TensorSpec([None, NUM_CLASSES]))
+    seeded = tf.function(augmentation.seeded).get_concrete_function(
+        *specs, tf.TensorSpec([2], tf.int64)
+    )
+    called = tf.function(augmentation).get_concrete_function(*specs)
+    assert stateful_ops(seeded) == set()
+    assert {"ReadVariableOp", "AssignVariableOp"} <= stateful_ops(called)
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_seeded_draws_follow_the_seed_and_leave_the_generators_as_they_were(digits, name):
+    images, labels = tf.constant(digits[0][:BATCH_SIZE]), tf.constant(one_hot(digits[1][:16]))
+    augmentation = build(name)
+    generators = [holder.generator for holder in augmentation._holders]
+    states = [np.asarray(generator.state) for generator in generators]
+    first = augmentation.seeded(images, labels, tf.constant([3, 4], tf.int64))
+    again = augmentation.seeded(images, labels, tf.constant([3, 4], tf.int64))
+    other = augmentation.seeded(images, labels, tf.constant([3, 5], tf.int64))
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+    assert [holder.generator for holder in augmentation._holders] == generators
+    for generator, state in zip(generators, states, strict=True):
+        np.testing.assert_array_equal(generator.state, state)  # seeded draws leave them
+    augmentation(images, labels)
+    assert any(
+        not np.array_equal(generator.state, state)
+        for generator, state in zip(generators, states, strict=True)
+    )
+
+
+def epochs(dataset, count):
+    return [np.concatenate([x for x, _ in dataset.as_numpy_iterator()]) for _ in range(count)]
+
+
+@pytest.mark.parametrize("name", IMAGE_OPTIONS)
+def test_every_epoch_draws_anew_and_a_rebuild_repeats_every_epoch(digits, name, op_determinism):
+    images, labels = digits
+
+    def pipeline(global_seed):
+        augmentation = build(name)  # sets TensorFlow's global seed to 0 ...
+        tf.random.set_seed(global_seed)  # ... which the augmentation's draws do not use
+        return augment_dataset(to_tf_dataset(images, labels, NUM_CLASSES, 16), augmentation)
+
+    first = epochs(pipeline(0), 2)
+    second = epochs(pipeline(123), 2)
+    assert not np.array_equal(first[0], first[1])
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_an_iterator_dropped_unused_leaves_the_next_epoch_as_it_was(digits):
+    """Keras makes a training iterator at every epoch end and drops it unused."""
+    images, labels = digits
+
+    def pipeline():
+        augmentation = build("randaugment")  # first: it sets the global seed the shuffle uses
+        shuffled = to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE, shuffle_seed=0)
+        return augment_dataset(shuffled, augmentation)
+
+    reference = epochs(pipeline(), 2)
+    dropped = pipeline()
+    iter(dropped)  # made and dropped: its augmentation was never asked for a batch
+    np.testing.assert_array_equal(epochs(dropped, 1)[0], reference[0])
+    used = pipeline()
+    next(iter(used))  # asked for a batch: the next epoch is the second one
+    np.testing.assert_array_equal(epochs(used, 1)[0], reference[1])
+
+
+def test_batches_per_call_follows_the_image_size():
+    assert batches_per_call((8, 8, 1)) == 8
+    assert batches_per_call((28, 28, 1)) == 8
+    assert batches_per_call((32, 32, 3)) == 2
+    assert batches_per_call((64, 64, 3)) == 1
+    assert batches_per_call((224, 224, 3)) == 1
+    assert batches_per_call((None, None, 3)) == 1
+
+
+@pytest.mark.parametrize("num_images", [48, 100, 300])
+def test_grouped_calls_give_back_the_same_batches_in_order(digits, num_images):
+    """`basic` with zero factor is the identity: 3, 7 or 19 batches (a partial last one)."""
+    images = np.concatenate([digits[0]] * 7)[:num_images]
+    labels = np.concatenate([digits[1]] * 7)[:num_images]
+    augmentation = build("basic", factor=0.0)
+    plain, copy = (
+        to_tf_dataset(images, labels, NUM_CLASSES, BATCH_SIZE, shuffle_seed=0) for _ in range(2)
+    )
+    augmented = augment_dataset(copy, augmentation)
+    assert augmented.element_spec == plain.element_spec
+    assert int(augmented.cardinality()) == int(plain.cardinality()) == -(-num_images // 16)
+    expected = list(plain.as_numpy_iterator())  # both shuffles' first epoch
+    got = list(augmented.as_numpy_iterator())
+    assert [len(x) for x, _ in got] == [len(x) for x, _ in expected]
+    for (x, y), (want_x, want_y) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(y, want_y)
+
+
+@pytest.mark.parametrize("name", MIXING_OPTIONS)
+def test_mixing_options_mix_within_each_batch_only(digits, name):
+    """Every batch holds one class: a mixed label from another batch would show."""
+    images = np.concatenate([digits[0][:16]] * 6)
+    labels = np.repeat(np.arange(6), 16)  # batch i: class i
+    augmented = augment_dataset(to_tf_dataset(images, labels, NUM_CLASSES, 16), build(name))
+    for index, (_, batch_labels) in enumerate(augmented.as_numpy_iterator()):
+        np.testing.assert_array_equal(batch_labels, one_hot(np.full(16, index)))
+
+
+def test_per_image_random_crop_crops_each_image_at_its_own_offset(digits):
+    seven = digits[0][7]
+    padded = np.pad(seven, [(2, 2), (2, 2), (0, 0)])  # 12x12: offsets 0..4 on both sides
+    layer = PerImageRandomCrop(8, 8, seed=0)
+    cropped = np.asarray(layer(np.stack([padded] * 500), training=True))
+    crops = {(dy, dx): padded[dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)}
+    offsets = []
+    for image in cropped:
+        matches = [offset for offset, crop in crops.items() if np.array_equal(image, crop)]
+        assert matches  # an exact crop, no interpolation
+        offsets.append(matches[0])
+    counts = np.bincount([dy * 5 + dx for dy, dx in offsets], minlength=25)
+    assert counts.min() > 5  # all 25 offsets, about 20 times each, as Keras' uniform draw
+    assert layer(padded, training=True).shape == (8, 8, 1)  # one image: Keras' own crop
+    np.testing.assert_array_equal(layer(np.stack([seven]), training=True), seven[None])
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(restored) is PerImageRandomCrop
+    assert restored.get_config() == layer.get_config()

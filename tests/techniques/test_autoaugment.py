@@ -16,7 +16,9 @@ from ablate.techniques.autoaugment import (
     OPERATIONS,
     POLICIES,
     AutoAugment,
+    StatelessSeeds,
     per_image,
+    repeat_steps,
 )
 
 PARAMETER_FREE = ("AutoContrast", "Equalize", "Invert")
@@ -290,3 +292,57 @@ def test_unknown_policy_and_bad_range_are_refused():
     )
     with pytest.raises(ValueError, match=r"Received: value_range=\(1, 0\)"):
         AutoAugment(value_range=(1, 0))
+
+
+# Stateless seeds and the steps' loop, shared with RandAugment and AugMix.
+
+
+def draws(seeds, count=3):
+    return [np.asarray(keras.random.uniform((4,), seed=seeds)) for _ in range(count)]
+
+
+def test_stateless_seeds_repeat_for_a_seed_and_differ_draw_to_draw():
+    first = draws(StatelessSeeds(tf.constant([1, 2], tf.int64)))
+    again = draws(StatelessSeeds(tf.constant([1, 2], tf.int64)))
+    other = draws(StatelessSeeds(tf.constant([1, 3], tf.int64)))
+    spawned = draws(StatelessSeeds(tf.constant([1, 2], tf.int64)).spawn(0))
+    np.testing.assert_array_equal(first, again)
+    values = [tuple(draw) for draw in (*first, *other, *spawned)]
+    assert len(set(values)) == 9  # every draw its own numbers
+
+
+def test_repeat_steps_runs_every_step_once_with_its_own_draws():
+    def step(images, index, seeds):  # step i adds its draw to slot i
+        slot = tf.reshape(tf.one_hot(index, 3), [1, 1, 3, 1])
+        return images + slot * keras.random.uniform((), 0.5, 1.0, seed=seeds)
+
+    images = tf.zeros([2, 1, 3, 1])
+    eager = np.asarray(repeat_steps(images, 3, step, StatelessSeeds(tf.constant([5, 6]))))
+    traced = tf.function(lambda x: repeat_steps(x, 3, step, StatelessSeeds(tf.constant([5, 6]))))
+    np.testing.assert_array_equal(traced(images), eager)  # eagerly as in a graph
+    slots = eager[0, 0, :, 0]
+    assert slots.min() >= 0.5 and len(set(slots.tolist())) == 3  # each step once, own draw
+    generator = keras.random.SeedGenerator(0)
+    state = np.asarray(generator.state)
+    first = np.asarray(repeat_steps(images, 3, step, generator))
+    assert not np.array_equal(generator.state, state)  # it draws the loop's seed from it
+    assert not np.array_equal(first, repeat_steps(images, 3, step, generator))
+
+
+@pytest.mark.parametrize("name", ["autoaugment", "randaugment", "augmix"])
+def test_the_steps_are_traced_once(name):
+    """One `per_image` (one `DynamicStitch`) in the graph, not one per stage, op or slot."""
+    options = {
+        "autoaugment": {"policy": "imagenet"},
+        "randaugment": {"num_ops": 2, "factor": 0.5},
+        "augmix": {"num_chains": 3, "chain_depth": 3, "factor": 0.3, "alpha": 1.0},
+    }[name]
+    augmentation = build_augmentation(name, image_shape=(8, 8, 1), seed=0, **options)
+    graph = (
+        tf.function(augmentation)
+        .get_concrete_function(tf.TensorSpec([None, 8, 8, 1]), tf.TensorSpec([None, 10]))
+        .graph.as_graph_def()
+    )
+    nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
+    assert sum(node.op == "DynamicStitch" for node in nodes) == 1
+    assert sum(node.op in ("While", "StatelessWhile") for node in nodes) == 1

@@ -52,16 +52,28 @@ What Keras 3.15 does, measured, and what this module adds:
   weighted sums of pixels can overshoot by float rounding (MixUp turned two pixels of 255
   into 255.00002), so every option clips its output to `value_range`.
 - Keras' `RandomCrop` draws one offset for a whole batch; `basic` crops every image on its
-  own (`tf.map_fn`), as the recipe does. Flip and translation are already drawn per image.
+  own (`PerImageRandomCrop`: one offset per image from Keras' distribution, cropped in one
+  vectorised gather), as the recipe does. Flip and translation are already drawn per image.
 - CutMix weighs the labels by the area of a box with fractional corners, while whole pixels
   are pasted: in a batch of 64 images the label share of the pasted image differed from its
   share of the pixels by up to 0.23 at 8x8 pixels, and by up to 0.07 at 28x28.
 - Seeding: every layer gets `seed` (the three layers of `basic` get `seed`, `seed + 1` and
-  `seed + 2`, so that their draws are independent). The layers keep their random state in a
-  variable that every map call updates, so the batches are reproducible only when TensorFlow
-  runs the map calls in order: with `tf.config.experimental.enable_op_determinism()`, which
-  `ablate` turns on with `deterministic: true`, and `keras.utils.set_random_seed` called
-  before. No option draws from Python's `random` any more.
+  `seed + 2`, so that their draws are independent). Called as a function, an augmentation
+  draws from its layers' seed generators, variables that every call advances. In training,
+  `augment_dataset` maps its stateless form instead (`Augmentation.seeded`): every call gets
+  a seed from `seed_stream(seed)`, a stream that depends on `seed` alone and draws anew
+  every epoch, and every layer draws from seeds derived from it. The batches are the same
+  run to run with the same seed, whatever order or parallelism TensorFlow runs the map in.
+  No option draws from Python's `random` any more.
+- Throughput (`benchmarks/augmentation.md`): a map function with a variable made `tf.data`
+  run the whole training pipeline serially and unprefetched under op determinism (which
+  `ablate` turns on with `deterministic: true`); the stateless map runs in parallel and is
+  prefetched. TensorFlow also prepares a map function anew for every iterator, at a cost
+  that grows with its graph (about 0.1 ms a node), and Keras makes two training iterators
+  per epoch: the steps of RandAugment, AugMix and AutoAugment run in one `tf.while_loop`
+  (their graph traced once, not once per step), the augmentation's iterator is made only
+  when its first batch is asked for (`augment_dataset`), and the per-image options augment
+  up to 8 batches per call (`batches_per_call`), so that the per-call cost is shared.
 
 References:
     - He et al., 2016. [Deep Residual Learning for Image Recognition](
@@ -87,7 +99,6 @@ train = augment_dataset(train, augmentation)
 """
 
 import math
-from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -98,6 +109,56 @@ from ablate.errors import InputError
 from ablate.techniques import autoaugment
 
 AUGMENTATIONS = ("none", *IMAGE_AUGMENTATIONS)  # what `build_augmentation` takes
+# The second seed of `augment_dataset`'s per-batch seed stream (the first is the
+# augmentation's `seed`), so that the stream does not repeat the numbers of a shuffle seeded
+# with `seed` (TensorFlow seeds that with the pair (global seed, `seed`)).
+_SEED_STREAM_SALT = 0x5EED
+# `batches_per_call`: at most this many batches, and about this many pixel values per image of
+# a batch, in one call of a per-image augmentation.
+_MAX_BATCHES_PER_CALL = 8
+_VALUES_PER_CALL = 2**13
+
+
+@keras.saving.register_keras_serializable(package="ablate")
+class PerImageRandomCrop(keras.layers.RandomCrop):
+    """`keras.layers.RandomCrop` with every image of a batch cropped at its own offset.
+
+    Keras draws one `(top, left)` offset per call, so a batch is cropped as one. Here a batch
+    of images larger than `(height, width)` draws one offset per image, each from Keras'
+    own distribution (`int(uniform(0, excess + 1))`, i.e. uniform over `0..excess`), and
+    crops each image by gathering its rows and columns in one vectorised call. Anything
+    else (one image, not training, images not larger on both sides) is Keras' own. Same
+    arguments as `keras.layers.RandomCrop`; channels-last images only.
+    """
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        images = data["images"] if isinstance(data, dict) else data
+        shape = images.shape
+        if not (
+            training
+            and len(shape) == 4
+            and self.data_format == "channels_last"
+            and shape[1] > self.height
+            and shape[2] > self.width
+        ):
+            return super().get_random_transformation(data, training=training, seed=seed)
+        seed = seed or self._get_seed_generator(self.backend._backend)
+        batch = tf.shape(images)[0]
+        offsets = [
+            tf.cast(keras.random.uniform((batch,), 0.0, float(excess + 1), seed=seed), tf.int32)
+            for excess in (shape[1] - self.height, shape[2] - self.width)
+        ]
+        return {"per_image_offsets": offsets}
+
+    def transform_images(self, images, transformation, training=True):
+        if not isinstance(transformation, dict):
+            return super().transform_images(images, transformation, training=training)
+        images = tf.cast(images, self.compute_dtype)
+        top, left = transformation["per_image_offsets"]
+        rows = top[:, None] + tf.range(self.height)[None, :]
+        columns = left[:, None] + tf.range(self.width)[None, :]
+        images = tf.gather(images, rows, axis=1, batch_dims=1)
+        return tf.gather(images, columns, axis=2, batch_dims=1)
 
 
 def _basic(image_shape, value_range, seed: int, factor: float, horizontal_flip: bool):
@@ -106,7 +167,7 @@ def _basic(image_shape, value_range, seed: int, factor: float, horizontal_flip: 
     pad_height, pad_width = math.ceil(factor * height), math.ceil(factor * width)
     black = float(value_range[0])
     flips = [keras.layers.RandomFlip("horizontal", seed=seed)] if horizontal_flip else []
-    crop = keras.layers.RandomCrop(height, width, seed=seed + 1)
+    crop = PerImageRandomCrop(height, width, seed=seed + 1)
     translation = keras.layers.RandomTranslation(
         factor, factor, fill_mode="constant", fill_value=black, seed=seed + 2
     )
@@ -119,10 +180,10 @@ def _basic(image_shape, value_range, seed: int, factor: float, horizontal_flip: 
             [[0, 0], [pad_height, pad_height], [pad_width, pad_width], [0, 0]],
             constant_values=black,
         )
-        images = tf.map_fn(lambda image: crop(image, training=True), padded)
+        images = crop(padded, training=True)
         return translation(images, training=True), labels
 
-    return augment
+    return augment, [*flips, crop, translation]
 
 
 def _on_images(layer):
@@ -131,7 +192,7 @@ def _on_images(layer):
     def augment(images, labels):
         return layer(images, training=True), labels
 
-    return augment
+    return augment, [layer]
 
 
 def _on_images_and_labels(layer):
@@ -141,27 +202,81 @@ def _on_images_and_labels(layer):
         mixed = layer({"images": images, "labels": labels}, training=True)
         return mixed["images"], mixed["labels"]
 
-    return augment
+    return augment, [layer]
 
 
-def _clipped(augment, value_range):
-    """`augment` with its images clipped to `value_range` (float rounding can overshoot)."""
-    low, high = float(value_range[0]), float(value_range[1])
+def _generator_holders(layers):
+    """Every layer in `layers`, and every layer nested in them, that has a `generator`."""
+    holders = []
+    for layer in layers:
+        for inner in layer._flatten_layers(include_self=True, recursive=True):
+            if isinstance(getattr(inner, "generator", None), keras.random.SeedGenerator):
+                holders.append(inner)
+    return holders
 
-    def clipped(images, labels):
-        images, labels = augment(images, labels)
-        return tf.clip_by_value(images, low, high), labels
 
-    return clipped
+class Augmentation:
+    """A built augmentation of training batches: `(images, labels) -> (images, labels)`.
+
+    Called as a function it draws from its layers' seed generators (Keras variables that
+    every call advances), eagerly or inside `tf.data`; its images are clipped to
+    `value_range` (float rounding can overshoot). `seeded` does the same with every draw
+    taken from a per-batch seed tensor instead, holding no state: `augment_dataset` maps it,
+    so that TensorFlow can run the map in parallel and prefetch even with op determinism
+    on (a stateful map function makes `tf.data` run the whole pipeline serially and
+    unprefetched there), and the batches stay reproducible from the seed.
+
+    Args:
+        augment: `(images, labels) -> (images, labels)`, drawing from `layers`.
+        layers: the Keras layers `augment` calls.
+        seed: the seed the layers were built with; `augment_dataset` seeds its stream of
+            per-batch seeds from it.
+        value_range: the `(low, high)` range of the pixels.
+        per_image: whether each image's output depends on that image and its own draws
+            only (not on the other images of its batch, as MixUp's and CutMix's do), so
+            that `augment_dataset` may augment several batches in one call.
+    """
+
+    def __init__(self, augment, layers, seed: int, value_range, per_image: bool):
+        self._augment = augment
+        self._holders = _generator_holders(layers)
+        self.seed = seed
+        self.per_image = per_image
+        self._low, self._high = float(value_range[0]), float(value_range[1])
+
+    def __call__(self, images, labels):
+        images, labels = self._augment(images, labels)
+        return tf.clip_by_value(images, self._low, self._high), labels
+
+    def seeded(self, images, labels, seed):
+        """The augmentation with every random draw derived from `seed`, int `(2,)`.
+
+        While this traces (or runs eagerly), every layer's `generator` is replaced by a
+        stateless one of its own (`seed` folded with the layer's position), then put back.
+        The same `seed` gives the same output; each batch should get a fresh one.
+        """
+        seed = tf.cast(seed, tf.int64)
+        originals = [holder.generator for holder in self._holders]
+        try:
+            for index, holder in enumerate(self._holders):
+                stateless = autoaugment.StatelessSeeds(
+                    tf.random.experimental.stateless_fold_in(seed, index)
+                )
+                object.__setattr__(holder, "generator", stateless)  # not tracked as state
+            return self(images, labels)
+        finally:
+            for holder, original in zip(self._holders, originals, strict=True):
+                object.__setattr__(holder, "generator", original)
 
 
 def _per_image_operation(layer, name, value_range):
     """Operation `name` of a Keras RandAugment/AugMix `layer` as a function of a batch share.
 
-    Keras' `AutoContrast` and `Equalization` fail on an empty batch, and `Equalization`
-    pools one histogram over the whole batch: both are replaced by PIL's per-image
-    operations (`ablate.techniques.autoaugment`), which the papers' code calls. Every other
-    operation is the layer's own, drawing each image's strength from the layer's generator.
+    The function takes the share and the seed generator to draw its strengths from. Keras'
+    `AutoContrast` and `Equalization` fail on an empty batch, and `Equalization` pools one
+    histogram over the whole batch: both are replaced by PIL's per-image operations
+    (`ablate.techniques.autoaugment`), which the papers' code calls. Every other operation is
+    the layer's own, drawing each image's strength with the layer's sub-layer.
     """
     per_image_operations = {
         "auto_contrast": autoaugment.autocontrast,
@@ -170,20 +285,38 @@ def _per_image_operation(layer, name, value_range):
     if name in per_image_operations:
         operation = per_image_operations[name]
 
-        def apply(images):
+        def apply(images, seeds):
             pixels = autoaugment.to_255(images, value_range)
             return autoaugment.from_255(operation(pixels), value_range)
 
         return apply
     sublayer = getattr(layer, name)
 
-    def apply(images):
-        transformation = sublayer.get_random_transformation(
-            images, training=True, seed=layer.generator
-        )
+    def apply(images, seeds):
+        transformation = sublayer.get_random_transformation(images, training=True, seed=seeds)
         return sublayer.transform_images(images, transformation, training=True)
 
     return apply
+
+
+def _per_image_steps(images, operations, layer, names, generator):
+    """Step `i` applies `names[operations[i][j]]` to image `j` (`None`: no operation).
+
+    One `autoaugment.per_image` per step, the steps in one loop (`autoaugment.repeat_steps`),
+    every operation's strengths drawn from the step's own seeds.
+    """
+    operations_of = [
+        _per_image_operation(layer, name, layer.value_range) if name else None for name in names
+    ]
+
+    def step(images, index, seeds):
+        branches = [
+            (lambda share, op=op: op(share, seeds)) if op else (lambda share: share)
+            for op in operations_of
+        ]
+        return autoaugment.per_image(images, tf.gather(operations, index), branches)
+
+    return autoaugment.repeat_steps(images, int(operations.shape[0]), step, generator)
 
 
 def _batch_size(images):
@@ -217,12 +350,9 @@ class PerImageRandAugment(keras.layers.RandAugment):
         images = tf.cast(images, self.compute_dtype)
         if not training:
             return images
-        branches = [
-            _per_image_operation(self, name, self.value_range) for name in self._AUGMENT_LAYERS
-        ]
-        for step in range(self.num_ops):
-            images = autoaugment.per_image(images, transformation["operations"][step], branches)
-        return images
+        return _per_image_steps(
+            images, transformation["operations"], self, self._AUGMENT_LAYERS, self.generator
+        )
 
 
 @keras.saving.register_keras_serializable(package="ablate")
@@ -263,14 +393,15 @@ class PerImageAugMix(keras.layers.AugMix):
         images = tf.cast(images, self.compute_dtype)
         if not training:
             return images
-        branches = [
-            _per_image_operation(self, name, self.value_range) for name in self._augment_layers
-        ]
-        branches.append(lambda share: share)
-        # All chains of all images go through the operations together, one slot at a time.
-        chains = tf.tile(images, [self.num_chains, 1, 1, 1])
-        for depth in range(self.chain_depth):
-            chains = autoaugment.per_image(chains, transformation["operations"][depth], branches)
+        # All chains of all images go through the operations together, one slot at a time;
+        # the last operation is none.
+        chains = _per_image_steps(
+            tf.tile(images, [self.num_chains, 1, 1, 1]),
+            transformation["operations"],
+            self,
+            [*self._augment_layers, None],
+            self.generator,
+        )
         chains = tf.reshape(chains, tf.concat([[self.num_chains, -1], tf.shape(images)[1:]], 0))
         weights = tf.cast(transformation["chain_mixing_weights"], self.compute_dtype)
         weights = tf.reshape(tf.transpose(weights), [self.num_chains, -1, 1, 1, 1])
@@ -311,6 +442,8 @@ def _cutmix(image_shape, value_range, seed: int, factor: float):
     return _on_images_and_labels(keras.layers.CutMix(factor=factor, seed=seed))
 
 
+# The options whose every image is augmented on its own (MixUp and CutMix mix each batch).
+PER_IMAGE = ("basic", "randaugment", "augmix", "autoaugment")
 BUILDERS = {
     "basic": _basic,
     "randaugment": _randaugment,
@@ -328,14 +461,14 @@ def build_augmentation(
     seed: int,
     value_range=(0.0, 255.0),
     **options,
-) -> Callable | None:
+) -> Augmentation | None:
     """Builds the augmentation of training batches named by `name`.
 
-    The returned function takes a batch of images (float32, `(batch, height, width,
-    channels)`, pixels in `value_range`) and their one-hot labels, and returns both
-    augmented, with the same shapes and dtypes and pixels still in `value_range`. It works
-    eagerly and inside `tf.data.Dataset.map`. See the module docstring for what each option
-    maps to.
+    The returned `Augmentation` is a function that takes a batch of images (float32,
+    `(batch, height, width, channels)`, pixels in `value_range`) and their one-hot labels,
+    and returns both augmented, with the same shapes and dtypes and pixels still in
+    `value_range`. It works eagerly and inside `tf.data.Dataset.map`; `augment_dataset` maps
+    its stateless `seeded` form. See the module docstring for what each option maps to.
 
     Args:
         name: one of `AUGMENTATIONS`.
@@ -356,7 +489,7 @@ def build_augmentation(
             a Beta distribution of that concentration.
 
     Returns:
-        A function `(images, labels) -> (images, labels)`, or `None` for `"none"`.
+        An `Augmentation`, `(images, labels) -> (images, labels)`, or `None` for `"none"`.
 
     Raises:
         InputError: if `name` is not one of `AUGMENTATIONS`, or `image_shape` is not
@@ -379,21 +512,79 @@ def build_augmentation(
             f"`augment={name}` needs images of shape (height, width, channels). Received: "
             f"image_shape={tuple(image_shape)}. Use augment=none for data that are not images."
         )
-    augment = BUILDERS[name](image_shape, value_range, seed, **options)
-    return _clipped(augment, value_range)
+    augment, layers = BUILDERS[name](image_shape, value_range, seed, **options)
+    return Augmentation(augment, layers, seed, value_range, per_image=name in PER_IMAGE)
+
+
+def seed_stream(seed: int) -> tf.data.Dataset:
+    """An endless `tf.data` stream of random int64 values from `seed`, new every epoch.
+
+    What `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)` gives, except that
+    it depends on `seed` alone: `Dataset.random` also takes TensorFlow's global seed, as
+    Keras' `SeedGenerator(seed)` does not, so the augmentation would change with whatever
+    set the global seed last. Every iteration (epoch) of the same stream draws a new
+    sequence; two streams built with the same `seed` draw the same sequences.
+
+    Args:
+        seed: the seed.
+
+    Returns:
+        A `tf.data.Dataset` of int64 scalars.
+    """
+    variant = tf.raw_ops.RandomDatasetV2(  # the op under `Dataset.random`
+        seed=seed,
+        seed2=_SEED_STREAM_SALT,
+        seed_generator=tf.raw_ops.DummySeedGenerator(),
+        output_types=[tf.int64],
+        output_shapes=[[]],
+        rerandomize_each_iteration=True,
+    )
+    return tf.data.experimental.from_variant(variant, tf.TensorSpec([], tf.int64))
+
+
+def batches_per_call(image_shape) -> int:
+    """How many batches `augment_dataset` augments in one call of a per-image augmentation.
+
+    `2**13 // (height * width * channels)`, between 1 and 8: 8 for MNIST's 28x28 digits, 2
+    for CIFAR's 32x32x3 images, 1 from 64x64x2 on, and 1 for images of unknown size. So a
+    call holds at most `B * 2**13` pixel values (32 KiB of float32 per image of a batch of
+    `B`) unless one image alone holds more.
+    """
+    if any(side is None for side in image_shape):
+        return 1
+    values = math.prod(int(side) for side in image_shape)
+    return max(1, min(_MAX_BATCHES_PER_CALL, _VALUES_PER_CALL // max(values, 1)))
 
 
 def augment_dataset(dataset: tf.data.Dataset, augmentation) -> tf.data.Dataset:
     """Maps `augmentation` over a batched `(images, one_hot_labels)` training pipeline.
 
+    An `Augmentation` is mapped in its stateless form (`Augmentation.seeded`), each call with
+    its own seed, zipped to it from `seed_stream(augmentation.seed)`, which draws a new
+    sequence every epoch. With no variable left in the map function, `tf.data` runs it in
+    parallel and prefetches even with op determinism on, so that augmentation overlaps
+    training instead of running serially between steps; and since each call's output depends
+    only on its batches and its seed, the batches are reproducible run to run whatever the
+    parallelism.
+
+    A per-image augmentation (`Augmentation.per_image`) augments `batches_per_call` batches in
+    one call: they are padded to one shape and stacked (`padded_batch`), augmented as one
+    batch, then split back into the original batches, unpadded, in their order. Each image
+    gets the same operations as alone, but a call's fixed cost (TensorFlow runs the map
+    function node by node, a thousand nodes for RandAugment) is shared by up to 8 batches.
+    MixUp and CutMix mix the images of a batch, so each of their batches is augmented alone.
+    Any other function (e.g. a plain `(images, labels)` function) is mapped as it is.
+
     Args:
-        dataset: batches of `(images, one_hot_labels)`, e.g. from `to_tf_dataset`.
-        augmentation: a function from `build_augmentation`, or `None`.
+        dataset: batches of `(images, one_hot_labels)`, e.g. from `to_tf_dataset`
+            (cached before it is shuffled and batched, so only augmentation runs per epoch).
+        augmentation: an `Augmentation` from `build_augmentation`, another function
+            `(images, labels) -> (images, labels)`, or `None`.
 
     Returns:
-        `dataset` itself when `augmentation` is `None`; otherwise the augmented batches,
-        computed in parallel (`num_parallel_calls=AUTOTUNE`; in order when op determinism
-        is on) and prefetched.
+        `dataset` itself when `augmentation` is `None`; otherwise the augmented batches, the
+        same batches in the same order, computed in parallel (`num_parallel_calls=AUTOTUNE`)
+        and prefetched (`AUTOTUNE`).
 
     Example:
 
@@ -401,7 +592,51 @@ def augment_dataset(dataset: tf.data.Dataset, augmentation) -> tf.data.Dataset:
     """
     if augmentation is None:
         return dataset
-    return dataset.map(augmentation, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    parallel = tf.data.AUTOTUNE
+    if not isinstance(augmentation, Augmentation):
+        return dataset.map(augmentation, num_parallel_calls=parallel).prefetch(parallel)
+    seeds = seed_stream(augmentation.seed).batch(2)
+    image_spec = dataset.element_spec[0]
+    group = batches_per_call(image_spec.shape[1:]) if augmentation.per_image else 1
+    if group == 1:
+
+        def augment(batch, seed):
+            return augmentation.seeded(*batch, seed)
+
+        augmented = tf.data.Dataset.zip(dataset, seeds).map(augment, num_parallel_calls=parallel)
+    else:
+
+        def with_size(images, labels):
+            return images, labels, tf.shape(images)[0]
+
+        def augment_group(group, seed):
+            images, labels, sizes = group  # (batches, largest batch, ...), padded with zeros
+            flat_images = tf.reshape(images, [-1, *images.shape[2:]])
+            flat_labels = tf.reshape(labels, [-1, *labels.shape[2:]])
+            flat_images, flat_labels = augmentation.seeded(flat_images, flat_labels, seed)
+            return (
+                tf.reshape(flat_images, tf.shape(images)),
+                tf.reshape(flat_labels, tf.shape(labels)),
+                sizes,
+            )
+
+        def unpadded(images, labels, size):
+            return images[:size], labels[:size]
+
+        groups = dataset.map(with_size).padded_batch(group)
+        augmented = tf.data.Dataset.zip(groups, seeds).map(
+            augment_group, num_parallel_calls=parallel
+        )
+        augmented = augmented.unbatch().map(unpadded)
+    # Deferred to the first batch: TensorFlow prepares (instantiates and optimizes) a map
+    # function for every iterator, when the iterator is made, and Keras `fit` without
+    # `steps_per_epoch` makes two training iterators per epoch, the second at the end of the
+    # epoch, dropped unused when the next epoch starts. Inside `flat_map`, the augmentation's
+    # iterator, and its map function, are made only when the first batch is asked for.
+    deferred = tf.data.Dataset.from_tensors(0).flat_map(lambda _: augmented)
+    if dataset.cardinality() >= 0:  # `flat_map` forgets it; Keras needs it to end epochs
+        deferred = deferred.apply(tf.data.experimental.assert_cardinality(dataset.cardinality()))
+    return deferred.prefetch(parallel)
 
 
 def changed_share(

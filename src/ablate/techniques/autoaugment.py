@@ -12,7 +12,9 @@ Everything is drawn per image, inside the graph (`keras.random` with the layer's
 `SeedGenerator`), so it changes from image to image and from batch to batch, eagerly and in
 `tf.data`. Each image is computed only by the operation it drew: `per_image` splits a batch
 by operation (`tf.dynamic_partition`), runs each operation on its share as one vectorised
-call, and stitches the batch back in order (`tf.dynamic_stitch`).
+call, and stitches the batch back in order (`tf.dynamic_stitch`). The two stages run in one
+`tf.while_loop` (`repeat_steps`, shared with RandAugment's and AugMix's steps), each stage
+drawing from its own `StatelessSeeds`, derived from one draw of the layer's generator.
 
 How a magnitude level `m` (0..9) becomes the operation's argument. The paper's Table 1
 gives each operation's range and says the range is split into 10 uniform levels; the
@@ -166,6 +168,67 @@ def per_image(images, choice, branches: Sequence[Callable], *arguments):
         for k, branch in enumerate(branches)
     ]
     return tf.dynamic_stitch(positions, outputs)
+
+
+class StatelessSeeds(keras.random.SeedGenerator):
+    """A `SeedGenerator` without state: the seeds of its draws are derived from one tensor.
+
+    Keras' random functions take a seed generator and call its `next()` for every draw. This
+    one hashes `seed` (int `(2,)`) once into a random key and answers its `k`-th call with
+    `key + (0, k)`: two graph nodes a draw, no variable, so a function that draws only from
+    it is stateless, and the same `seed` gives the same draws. Keras' own `SeedGenerator`
+    counts the same way, from a variable. Never built as a Keras `SeedGenerator` (that would
+    create the very variable it avoids).
+
+    Args:
+        seed: int32 or int64 `(2,)`, e.g. a `SeedGenerator`'s `next()`.
+    """
+
+    def __init__(self, seed):  # no super().__init__(): no state variable
+        self._key = tf.random.stateless_uniform(
+            [2], seed=seed, minval=None, maxval=None, dtype=tf.int64
+        )
+        self._count = 0
+
+    def next(self, ordered=True):
+        self._count += 1
+        return self._key + tf.constant([0, self._count], tf.int64)
+
+    def spawn(self, data):
+        """A new `StatelessSeeds` for `data` (an int scalar): independent of this one."""
+        return StatelessSeeds(tf.random.experimental.stateless_fold_in(self._key, data))
+
+
+def repeat_steps(images, num_steps: int, step, generator):
+    """`images` after `step(images, index, seeds)` for `index` in `0..num_steps - 1`.
+
+    The steps run in one `tf.while_loop`, so that a step's operations are traced (and, in
+    `tf.data`, instantiated every epoch) once, not `num_steps` times. Each step draws from its
+    own `StatelessSeeds`, derived from one draw of `generator` (the layer's seed generator,
+    stateful or not) and the step's index, so the steps' draws are independent and the loop
+    body holds no state.
+
+    Args:
+        images: a batch `(batch, height, width, channels)`.
+        num_steps: how many steps.
+        step: `(images, index, seeds) -> images` of the same shape.
+        generator: the `SeedGenerator` to draw the loop's seed from.
+
+    Returns:
+        The batch after the last step.
+    """
+    seeds = StatelessSeeds(generator.next())
+
+    def body(index, images):
+        return index + 1, tf.cast(step(images, index, seeds.spawn(index)), images.dtype)
+
+    _, images = tf.while_loop(
+        lambda index, _: index < num_steps,
+        body,
+        (tf.constant(0), images),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, *images.shape[1:]])),
+    )
+    return images
 
 
 def to_255(images, value_range):
@@ -443,15 +506,22 @@ class AutoAugment(keras.layers.Layer):
             (batch,), 0, len(POLICIES[self.policy]), seed=self.generator
         )
         not_applied = len(self._branches) - 1
-        for operations, probabilities, levels in self._stages:
-            draw = keras.random.uniform((batch,), seed=self.generator)
-            applied = draw < tf.gather(tf.constant(probabilities), subpolicy)
-            chosen = tf.gather(tf.constant(operations), subpolicy)
+        # Row `stage` of each table: the sub-policies' first or second operation.
+        operations, probabilities, levels = (
+            tf.constant([stage[column] for stage in self._stages]) for column in range(3)
+        )
+
+        def stage(pixels, index, seeds):
+            draw = keras.random.uniform((batch,), seed=seeds)
+            applied = draw < tf.gather(probabilities[index], subpolicy)
+            chosen = tf.gather(operations[index], subpolicy)
             operation = tf.where(applied, chosen, not_applied)
-            level = tf.gather(tf.constant(levels), subpolicy)
-            flip = keras.random.uniform((batch,), seed=self.generator) < 0.5
+            level = tf.gather(levels[index], subpolicy)
+            flip = keras.random.uniform((batch,), seed=seeds) < 0.5
             sign = tf.where(flip, -1.0, 1.0)
-            pixels = per_image(pixels, operation, self._branches, level, sign)
+            return per_image(pixels, operation, self._branches, level, sign)
+
+        pixels = repeat_steps(pixels, len(self._stages), stage, self.generator)
         return tf.cast(from_255(pixels, self.value_range), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
