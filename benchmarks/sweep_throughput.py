@@ -35,6 +35,7 @@ from pathlib import Path
 
 BARE_SCRIPT = Path(__file__).resolve().parent / "bare_keras.py"
 FRESH = ("ablation.resume=false", "ablation.reuse=false")
+POOL = "hydra/launcher=ablate_pool"
 SMALL_SWEEP = (
     "swa=on,off",
     "smoothing=0,0.1",
@@ -99,7 +100,7 @@ def overhead(repeats: int) -> None:
         }
 
     sides = {
-        "ablate_pool (default)": ablate(*SMALL_SWEEP, *FRESH),
+        "ablate_pool": ablate(*SMALL_SWEEP, *FRESH, "hydra/launcher=ablate_pool"),
         "ablate_process": ablate(*SMALL_SWEEP, *FRESH, "hydra/launcher=ablate_process"),
     }
     found = alternate(sides, repeats, measure)
@@ -115,7 +116,7 @@ def design_card(repeats: int) -> None:
 
     sides = {
         "bare Keras, one process": [sys.executable, str(BARE_SCRIPT), "--design-card"],
-        "python -m ablate -m": ablate("experiment=swa_smoothing", *FRESH),
+        "python -m ablate -m": ablate("experiment=swa_smoothing", *FRESH, POOL),
     }
     found = alternate(sides, repeats, measure)
     medians = {
@@ -137,8 +138,8 @@ def workers(repeats: int) -> None:
             return {"wall_s": round(wall, 1), "runs_per_hour": round(4 * 3600 / wall)}
 
         sides = {
-            f"{model} 1x{cores}": ablate(*sweep, "hydra.launcher.workers=1"),
-            f"{model} 2x{max(1, cores // 2)}": ablate(*sweep, "hydra.launcher.workers=2"),
+            f"{model} 1x{cores}": ablate(*sweep, POOL, "hydra.launcher.workers=1"),
+            f"{model} 2x{max(1, cores // 2)}": ablate(*sweep, POOL, "hydra.launcher.workers=2"),
         }
         found = alternate(sides, repeats, measure)
         for name, rows in found.items():
@@ -153,6 +154,7 @@ def memory(repeats: int) -> None:
         "training.epochs=1",
         "tracking=none",
         "ablation.report=false",
+        POOL,
     )
     wall, _ = run_timed(command, folder)
     lines = [

@@ -260,7 +260,7 @@ def test_max_batch_size_splits_the_launches(tmp_path):
         for line in result.stdout.splitlines() + result.stderr.splitlines()
         if "Launching" in line
     ]
-    assert [line.split("Launching ")[1].split(" on ")[0] for line in launches] == [
+    assert [line.split("Launching ")[1].split(",")[0] for line in launches] == [
         "2 jobs",
         "1 jobs",
     ]
@@ -342,7 +342,9 @@ def test_memory_does_not_grow_run_after_run_in_fresh_processes(tmp_path):
 
 
 def test_warm_workers_are_replaced_before_their_memory_grows_far(tmp_path):
-    peaks = peak_memory_per_run("hydra.launcher.jobs_per_worker=3", folder=tmp_path)
+    peaks = peak_memory_per_run(
+        "hydra/launcher=ablate_pool", "hydra.launcher.jobs_per_worker=3", folder=tmp_path
+    )
     assert len(peaks) == 6
     assert abs(peaks[3] - peaks[0]) < 15  # a fresh worker starts where the first one did
     assert max(peaks) - min(peaks) < 45  # at most 3 jobs' growth

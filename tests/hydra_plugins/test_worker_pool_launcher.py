@@ -1,4 +1,4 @@
-"""The default launcher, `hydra/launcher=ablate_pool`: warm workers, real sweeps, a real store."""
+"""The warm-worker launcher, `hydra/launcher=ablate_pool`: real sweeps, a real store."""
 
 import json
 import os
@@ -13,7 +13,8 @@ import pytest
 
 from conftest import TINY, run_cli, runs_in
 
-SWEEP = ("-m", "smoothing=0,0.1", *TINY)
+POOL = "hydra/launcher=ablate_pool"
+SWEEP = ("-m", "smoothing=0,0.1", *TINY, POOL)
 
 
 def worker_log(folder) -> list[dict]:
@@ -117,7 +118,7 @@ def workers_of(pid: int) -> list[int]:
 @pytest.mark.slow
 def test_a_worker_killed_during_a_job_fails_that_job_only_and_the_sweep_goes_on(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    command = ["-m", "smoothing=0,0.1,0.2", "data=digits", "training.epochs=40"]
+    command = ["-m", "smoothing=0,0.1,0.2", "data=digits", "training.epochs=40", POOL]
     process = subprocess.Popen(
         [sys.executable, "-m", "ablate", *command, "training.batch_size=64"],
         cwd=tmp_path,

@@ -3,9 +3,9 @@
 Keras keeps memory that `clear_session()` does not return: measured on a 20-run sweep in one
 process (Hydra's basic launcher), peak RSS grew by 7.4 MB per run, from 770 to 918 MB. A
 fresh, spawned process per job keeps every run's memory and state independent of the runs
-before it, at the cost of importing TensorFlow once per job (~5 s). The default launcher,
-`hydra/launcher=ablate_pool`, gives the same results from warm workers it replaces every few
-jobs; this one is the reference it is tested against.
+before it, at the cost of importing TensorFlow once per job (~5 s). This is the default;
+`hydra/launcher=ablate_pool` gives the same results from warm workers it replaces every few
+jobs, and is tested against this one.
 
 Interrupts mean stop: on Ctrl-C or SIGTERM (raised in the sweeper as `KeyboardInterrupt`)
 nothing more is launched, every running job gets SIGTERM (its run is recorded KILLED) and is

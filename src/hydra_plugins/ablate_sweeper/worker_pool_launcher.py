@@ -1,4 +1,4 @@
-"""`hydra/launcher=ablate_pool` (the default): warm worker processes that run jobs in turn.
+"""`hydra/launcher=ablate_pool`: warm worker processes that run jobs in turn.
 
 Starting a fresh Python process per job costs about 6 s on 2 cores (TensorFlow, MLflow and
 Matplotlib imports), more than a small run's training. A worker is spawned once, imports
