@@ -128,7 +128,7 @@ def test_sigterm_marks_the_run_killed(tmp_path, store_uri):
             break
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
     assert "interrupted by SIGTERM; run recorded as KILLED" in output
     (run,) = runs_in(store_uri).to_dict("records")
     assert run["status"] == "KILLED"

@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ablate.config import config_dir, validate
 from ablate.errors import DivergedError, InputError
 from ablate.held_stderr import held_stderr, hidden_by_tf_log_level
-from ablate.interrupts import sigterm_as_interrupt
+from ablate.interrupts import interruptible
 from ablate.preflight import (
     check_output_folder,
     check_tracking_folder,
@@ -160,8 +160,12 @@ def warm_up(threads: int | None = None) -> int:
 
     Imports what every run needs once (TensorFlow and the run, MLflow's SQL store and
     Matplotlib: about 6 s on 2 cores), then sets TensorFlow's intra- and inter-op threads to
-    `threads` (None: TensorFlow's default, all cores, returned as 0).
+    `threads` (None: TensorFlow's default, all cores, returned as 0). The imported objects are
+    then frozen out of the garbage collector's reach (`gc.freeze`): they live as long as the
+    worker, and the full collection in each job's `keras.backend.clear_session()` no longer
+    walks them (0.7 s per job measured on 2 cores, now a few ms).
     """
+    import gc
     import importlib
 
     import_run()  # first: it hides TensorFlow's start-up lines
@@ -172,6 +176,8 @@ def warm_up(threads: int | None = None) -> int:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    gc.collect()
+    gc.freeze()
     return tf.config.threading.get_intra_op_parallelism_threads()
 
 
@@ -192,7 +198,7 @@ def run_from_cli(cfg: DictConfig) -> float:
     else:
         run_name = hydra_cfg.job.override_dirname or "default"
     try:
-        with sigterm_as_interrupt():
+        with interruptible(once=True):
             return run(cfg, output_dir, run_name)["test_accuracy"]
     except InputError as error:
         if cfg.ablation.sweep_id:  # recorded FAILED; the sweep goes on with the other runs

@@ -23,6 +23,7 @@ from ablate.config import flatten, resolved_dict, validate, validate_for_data
 from ablate.data import load_dataset
 from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
 from ablate.errors import DivergedError, InputError
+from ablate.interrupts import raise_if_interrupted
 from ablate.metrics import EPOCH_METRICS, classification_metrics
 from ablate.models import build_model
 from ablate.run_files import write_run_files, write_upload_marker
@@ -124,6 +125,7 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
             cfg, model, splits, pipelines, class_weight, callbacks=[EpochLogger(record)]
         )
         record.log_metrics(outcome.metrics)
+        raise_if_interrupted()  # a signal whose exception Python swallowed
         status = "FINISHED"
         return outcome.metrics
     except KeyboardInterrupt as interrupt:
@@ -290,6 +292,7 @@ def fit_and_evaluate(
         epochs=cfg.training.epochs,
         class_weight=class_weight,
         callbacks=[
+            StopOnInterrupt(),
             EpochClock(),
             keras.callbacks.TerminateOnNaN(),
             *ema_callbacks(cfg.ema),
@@ -364,6 +367,17 @@ class EpochClock(keras.callbacks.Callback):
             return
         logs["epoch_time_s"] = time.perf_counter() - self._start
         logs["lr"] = last_update_learning_rate(self.model.optimizer)
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Raises, before the next batch, an interrupt that Python swallowed (see
+    `ablate.interrupts`)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        raise_if_interrupted()
+
+    def on_test_batch_begin(self, batch, logs=None):
+        raise_if_interrupted()
 
 
 class EpochLogger(keras.callbacks.Callback):

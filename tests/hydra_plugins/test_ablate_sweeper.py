@@ -260,7 +260,7 @@ def test_max_batch_size_splits_the_launches(tmp_path):
         for line in result.stdout.splitlines() + result.stderr.splitlines()
         if "Launching" in line
     ]
-    assert [line.split("Launching ")[1].split(",")[0] for line in launches] == [
+    assert [" ".join(line.split("Launching ")[1].split()[:2]) for line in launches] == [
         "2 jobs",
         "1 jobs",
     ]

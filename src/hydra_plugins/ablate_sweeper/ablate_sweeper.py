@@ -209,10 +209,10 @@ class AblateSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]):
         from ablate.errors import InputError
-        from ablate.interrupts import sigterm_as_interrupt
+        from ablate.interrupts import interruptible
 
         try:
-            with sigterm_as_interrupt():
+            with interruptible():
                 try:
                     return self._sweep(arguments)
                 finally:

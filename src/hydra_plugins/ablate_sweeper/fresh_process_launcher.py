@@ -3,9 +3,9 @@
 Keras keeps memory that `clear_session()` does not return: measured on a 20-run sweep in one
 process (Hydra's basic launcher), peak RSS grew by 7.4 MB per run, from 770 to 918 MB. A
 fresh, spawned process per job keeps every run's memory and state independent of the runs
-before it, at the cost of importing TensorFlow once per job (~5 s). This is the default;
-`hydra/launcher=ablate_pool` gives the same results from warm workers it replaces every few
-jobs, and is tested against this one.
+before it, at the cost of importing TensorFlow once per job (~5 s). The default launcher,
+`hydra/launcher=ablate_pool`, gives the same results from warm workers it replaces every few
+jobs; this one is the reference it is tested against.
 
 Interrupts mean stop: on Ctrl-C or SIGTERM (raised in the sweeper as `KeyboardInterrupt`)
 nothing more is launched, every running job gets SIGTERM (its run is recorded KILLED) and is
@@ -27,6 +27,7 @@ import cloudpickle
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 
+from ablate.interrupts import raise_if_interrupted
 from hydra_plugins.ablate_sweeper.jobs import (
     die_with_parent,
     failed_job,
@@ -99,6 +100,7 @@ class FreshProcessLauncher(Launcher):
                         break
                     sentinels = [process.sentinel for process, _ in running.values()]
                     multiprocessing.connection.wait(sentinels)
+                    raise_if_interrupted()  # one Python swallowed (`ablate.interrupts`)
                     for position, (process, result_path) in list(running.items()):
                         if process.is_alive():
                             continue

@@ -1,4 +1,4 @@
-"""`hydra/launcher=ablate_pool`: warm worker processes that run jobs in turn.
+"""`hydra/launcher=ablate_pool` (the default): warm worker processes that run jobs in turn.
 
 Starting a fresh Python process per job costs about 6 s on 2 cores (TensorFlow, MLflow and
 Matplotlib imports), more than a small run's training. A worker is spawned once, imports
@@ -41,6 +41,7 @@ import cloudpickle
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 
+from ablate.interrupts import raise_if_interrupted
 from hydra_plugins.ablate_sweeper.jobs import (
     die_with_parent,
     failed_job,
@@ -203,6 +204,7 @@ class WorkerPoolLauncher(Launcher):
                     multiprocessing.connection.wait(
                         [w.connection for w in busy] + [w.process.sentinel for w in busy]
                     )
+                    raise_if_interrupted()  # one Python swallowed (`ablate.interrupts`)
                     for worker in busy:
                         self._collect(worker, results, worker_log)
         except KeyboardInterrupt:
