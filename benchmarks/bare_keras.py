@@ -15,6 +15,7 @@ reference of `benchmarks/sweep_throughput.py design-card`.
 
 import argparse
 import functools
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as `python -m ablate` does
@@ -147,7 +148,13 @@ def train_and_evaluate(seed: int, epochs: int, smoothing: float = 0.0, swa: bool
     )
     callbacks = [AverageWeights(epochs // 2)] if swa else []
     model.fit(
-        train, validation_data=val, epochs=epochs, shuffle=False, verbose=2, callbacks=callbacks
+        train.repeat(),  # one iterator for the whole run, as ablate feeds `fit`
+        steps_per_epoch=math.ceil(len(y_train) / BATCH_SIZE),
+        validation_data=val,
+        epochs=epochs,
+        shuffle=False,
+        verbose=2,
+        callbacks=callbacks,
     )
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     probabilities = model.predict(test, verbose=0)

@@ -3,7 +3,8 @@
 Runs (a) `python benchmarks/bare_keras.py --epochs E` and (b) `python -m ablate
 training.epochs=E` (MLflow tracking on, MLflow's default store) as whole processes,
 alternating a, b, a, b, ... `--repeats` times, and prints per-run wall time and peak RSS, the
-medians, the ratio median(b) / median(a), and the test accuracy each run reported.
+CPU time (user + system, all threads) and peak RSS, the medians, the ratios median(b) /
+median(a) of wall and CPU time, and the test accuracy each run reported.
 
 Both run in one temporary working directory that lives for the whole benchmark, so ablate's
 `mlflow.db` and `outputs/` accumulate there as they would in a project. Before the timed runs,
@@ -26,18 +27,21 @@ from pathlib import Path
 
 BARE_SCRIPT = Path(__file__).resolve().parent / "bare_keras.py"
 RSS_MARKER = "overhead.peak_rss_kib="
-# Runs its arguments as a child and reports the child's peak RSS: RUSAGE_CHILDREN of this
-# fresh process covers only that child (and the processes it waited for).
+CPU_MARKER = "overhead.cpu_s="
+# Runs its arguments as a child and reports the child's peak RSS and CPU time: RUSAGE_CHILDREN
+# of this fresh process covers only that child (and the processes it waited for).
 LAUNCHER = f"""
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[1:])
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = usage.ru_maxrss
 print("{RSS_MARKER}%d" % (peak // 1024 if sys.platform == "darwin" else peak), file=sys.stderr)
+print("{CPU_MARKER}%.3f" % (usage.ru_utime + usage.ru_stime), file=sys.stderr)
 sys.exit(code)
 """
 
 
-def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float, str]:
+def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float, float, str]:
     """Runs `command` as a child process and measures it.
 
     Args:
@@ -46,9 +50,9 @@ def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float
         env: the environment.
 
     Returns:
-        `(wall_s, peak_rss_mb, output)`: wall time of the whole process (including the few
-        milliseconds of the RSS launcher), the child's peak resident set size in MiB, and its
-        stdout and stderr together.
+        `(wall_s, cpu_s, peak_rss_mb, output)`: wall time of the whole process (including the
+        few milliseconds of the launcher), the child's CPU seconds (user + system, all its
+        threads) and peak resident set size in MiB, and its stdout and stderr together.
 
     Raises:
         RuntimeError: if the command fails.
@@ -66,7 +70,8 @@ def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float
     if completed.returncode != 0:
         raise RuntimeError(f"{command} exited {completed.returncode}:\n{completed.stdout[-3000:]}")
     peak_kib = int(re.findall(rf"{RSS_MARKER}(\d+)", completed.stdout)[-1])
-    return wall_s, peak_kib / 1024.0, completed.stdout
+    cpu_s = float(re.findall(rf"{CPU_MARKER}([0-9.]+)", completed.stdout)[-1])
+    return wall_s, cpu_s, peak_kib / 1024.0, completed.stdout
 
 
 def bare_accuracy(output: str) -> float:
@@ -104,30 +109,35 @@ def main() -> None:
         print("warm-up (untimed): python -m ablate training.epochs=1, creates mlflow.db")
         run_measured([*ablate[:-1], "training.epochs=1"], workdir, env)
 
-        rows = []  # (repetition, label, wall_s, peak_rss_mb, test_accuracy)
+        rows = []  # (repetition, label, wall_s, cpu_s, peak_rss_mb, test_accuracy)
         for repetition in range(1, args.repeats + 1):
-            wall_s, rss_mb, output = run_measured(bare, workdir, env)
-            rows.append((repetition, "a bare_keras", wall_s, rss_mb, bare_accuracy(output)))
+            wall_s, cpu_s, rss_mb, output = run_measured(bare, workdir, env)
+            accuracy = bare_accuracy(output)
+            rows.append((repetition, "a bare_keras", wall_s, cpu_s, rss_mb, accuracy))
             before = set(workdir.glob("outputs/*/*/metrics.json"))
-            wall_s, rss_mb, _ = run_measured(ablate, workdir, env)
+            wall_s, cpu_s, rss_mb, _ = run_measured(ablate, workdir, env)
             accuracy = ablate_accuracy(workdir, before)
-            rows.append((repetition, "b python -m ablate", wall_s, rss_mb, accuracy))
+            rows.append((repetition, "b python -m ablate", wall_s, cpu_s, rss_mb, accuracy))
             print(f"repetition {repetition}/{args.repeats} done")
 
     print(f"\nepochs={args.epochs}, repeats={args.repeats}")
-    print(f"{'rep':>3}  {'command':<20} {'wall s':>8} {'peak RSS MB':>12} {'test acc':>9}")
-    for repetition, label, wall_s, rss_mb, accuracy in rows:
-        print(f"{repetition:>3}  {label:<20} {wall_s:>8.2f} {rss_mb:>12.0f} {accuracy:>9.4f}")
+    header = f"{'rep':>3}  {'command':<20} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12}"
+    print(f"{header} {'test acc':>9}")
+    for repetition, label, wall_s, cpu_s, rss_mb, accuracy in rows:
+        print(
+            f"{repetition:>3}  {label:<20} {wall_s:>8.2f} {cpu_s:>8.2f} {rss_mb:>12.0f} "
+            f"{accuracy:>9.4f}"
+        )
     medians = {}
     for label in ("a bare_keras", "b python -m ablate"):
         mine = [row for row in rows if row[1] == label]
-        medians[label] = statistics.median(row[2] for row in mine)
+        medians[label] = [statistics.median(row[i] for row in mine) for i in (2, 3)]
         print(
-            f"median {label:<20} {medians[label]:>8.2f} s, "
-            f"peak RSS max {max(row[3] for row in mine):.0f} MB"
+            f"median {label:<20} {medians[label][0]:>8.2f} s wall, {medians[label][1]:.2f} s "
+            f"CPU, peak RSS max {max(row[4] for row in mine):.0f} MB"
         )
-    ratio = medians["b python -m ablate"] / medians["a bare_keras"]
-    print(f"ratio median(b) / median(a): {ratio:.3f}")
+    (wall_b, cpu_b), (wall_a, cpu_a) = medians["b python -m ablate"], medians["a bare_keras"]
+    print(f"ratio median(b) / median(a): wall {wall_b / wall_a:.3f}, CPU {cpu_b / cpu_a:.3f}")
     print(f"load average after: {load_average()}")
 
 

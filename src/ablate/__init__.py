@@ -1,3 +1,3 @@
 """ablate: baseline-relative ablation studies for Keras 3, composed by Hydra, tracked by MLflow."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import hydra  # noqa: E402
 
-from ablate.cli import precheck, run_from_cli  # noqa: E402
+from ablate.cli import exit_without_teardown, precheck, run_from_cli  # noqa: E402
 from ablate.config import config_dir, register_schemas  # noqa: E402
 
 register_schemas()
@@ -19,3 +19,4 @@ main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name
 if __name__ == "__main__":
     precheck(sys.argv[1:])
     main()
+    exit_without_teardown()

@@ -10,6 +10,7 @@ every arm of a sweep (`-m`) with the same helpers (`ablate.preflight`). The task
 lives in this importable module so that launchers can pickle it by name.
 """
 
+import atexit
 import os
 import signal
 import sys
@@ -179,6 +180,21 @@ def warm_up(threads: int | None = None) -> int:
     gc.collect()
     gc.freeze()
     return tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def exit_without_teardown() -> None:
+    """Ends this process with status 0 once the `atexit` handlers have run (Hydra's log files
+    flushed, MLflow closed), skipping the interpreter's teardown of every module.
+
+    With TensorFlow, MLflow and SQLAlchemy loaded, that teardown costs 1.8-2.0 s of CPU on 2
+    cores after the work is done (1.3 s for a plain Keras script), more than everything else
+    ablate adds to a run. Used after a run or a sweep that ended well, and by a warm worker
+    told to stop; a failure exits the usual way.
+    """
+    atexit._run_exitfuncs()  # what the interpreter would run first; teardown is what is skipped
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_from_cli(cfg: DictConfig) -> float:

@@ -54,10 +54,12 @@ def interruptible(once: bool = False):
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sys.unraisablehook = previous_hook
+        _received.clear()  # outside a block there is nothing to raise again
 
 
 def raise_if_interrupted() -> None:
-    """Raises `KeyboardInterrupt` again if a signal came inside `interruptible()`.
+    """Raises `KeyboardInterrupt` again if a signal came inside the current `interruptible()`
+    block (outside one, never).
 
     Raises:
         KeyboardInterrupt: named after the first signal received.

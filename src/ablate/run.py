@@ -37,6 +37,7 @@ from ablate.techniques.optimizer import (
     check_accumulation,
     last_update_learning_rate,
     learning_rate_summary,
+    updates_per_epoch,
     whole_updates,
 )
 from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
@@ -285,16 +286,21 @@ def fit_and_evaluate(
         metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="nll")],
     )
     swa = swa_callbacks(cfg, pipelines)
+    kept = cfg.accumulation * updates_per_epoch(pipelines.steps_per_epoch, cfg.accumulation)
     started = time.perf_counter()
     history = model.fit(
-        whole_updates(pipelines.train, pipelines.steps_per_epoch, cfg.accumulation),
+        # One endless iterator for the whole run, `kept` batches an epoch (the shuffle before
+        # `repeat` still reshuffles each epoch): Keras would otherwise make two iterators per
+        # epoch, each preparing the augmentation's graph anew (0.3 s for AugMix).
+        whole_updates(pipelines.train, pipelines.steps_per_epoch, cfg.accumulation).repeat(),
+        steps_per_epoch=kept,
         validation_data=pipelines.val,
         epochs=cfg.training.epochs,
         class_weight=class_weight,
         callbacks=[
             StopOnInterrupt(),
             EpochClock(),
-            keras.callbacks.TerminateOnNaN(),
+            StopOnDivergence(),
             *ema_callbacks(cfg.ema),
             *swa,
             *callbacks,
@@ -378,6 +384,19 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
     def on_test_batch_begin(self, batch, logs=None):
         raise_if_interrupted()
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training after an epoch whose loss is NaN or infinite.
+
+    Keras' `TerminateOnNaN` checks every batch, and a callback with a batch-end hook makes
+    `fit` wait for each batch's results (no asynchronous dispatch): on the default run that
+    was about 2 s of CPU over 10 epochs. A diverged run trains at most one epoch longer here.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", 0.0)):
+            self.model.stop_training = True
 
 
 class EpochLogger(keras.callbacks.Callback):

@@ -75,11 +75,33 @@ def read_sweep_runs(
         SweepNotFoundError: if the store does not exist or holds no sweep, or `sweep_id` or
             `experiment` is unknown.
     """
+    uri = tracking_uri or default_tracking_uri()
+    return _reading(uri, _read_sweep_runs, sweep_id, experiment)
+
+
+def read_sweep_file(
+    name: str,
+    tracking_uri: str | None = None,
+    sweep_id: str | None = None,
+    experiment: str | None = None,
+) -> str | None:
+    """The text of a file the sweep logged to its parent run (e.g. `adaptive.csv`), or None.
+
+    The sweep is found as in `read_sweep_runs`; the arguments after `name` are its.
+
+    Raises:
+        SweepNotFoundError: as `read_sweep_runs`.
+    """
+    uri = tracking_uri or default_tracking_uri()
+    return _reading(uri, _read_parent_file, sweep_id, experiment, name)
+
+
+def _reading(uri: str, reader, *arguments):
+    """`reader(uri, *arguments)`, with MLflow's errors as one-line `InputError`s."""
     from mlflow.exceptions import MlflowException
 
-    uri = tracking_uri or default_tracking_uri()
     try:
-        return _read_sweep_runs(uri, sweep_id, experiment)
+        return reader(uri, *arguments)
     except MlflowException as error:
         reason = (error.message or str(error) or type(error).__name__).splitlines()[0]
         raise InputError(
@@ -88,9 +110,18 @@ def read_sweep_runs(
         ) from None
 
 
-def _read_sweep_runs(uri: str, sweep_id: str | None, experiment: str | None) -> list[dict]:
-    from ablate.metrics import EPOCH_METRICS
+def _read_parent_file(uri: str, sweep_id, experiment, name: str) -> str | None:
+    import tempfile
 
+    client, _, parent = _sweep_parent(uri, sweep_id, experiment)
+    if name not in {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        return Path(client.download_artifacts(parent.info.run_id, name, folder)).read_text()
+
+
+def _sweep_parent(uri: str, sweep_id: str | None, experiment: str | None):
+    """`(client, experiment ids, parent run)` of the sweep `sweep_id` (None: the newest)."""
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise SweepNotFoundError(
             "`tracking_uri` must name an existing MLflow store. Received: "
@@ -137,7 +168,14 @@ def _read_sweep_runs(uri: str, sweep_id: str | None, experiment: str | None) -> 
             f"`sweep` must name a sweep of the store {uri}. Received: sweep={sweep_id} "
             f"(known: {', '.join(known) or 'none'})."
         )
-    chosen = parents[0].data.tags.get(SWEEP_ID_TAG, "")
+    return client, experiment_ids, parents[0]
+
+
+def _read_sweep_runs(uri: str, sweep_id: str | None, experiment: str | None) -> list[dict]:
+    from ablate.metrics import EPOCH_METRICS
+
+    client, experiment_ids, parent = _sweep_parent(uri, sweep_id, experiment)
+    chosen = parent.data.tags.get(SWEEP_ID_TAG, "")
     children = _search_all(
         client,
         experiment_ids,

@@ -493,3 +493,14 @@ def test_adaptive_seeding_stops_an_inactive_arm_early_and_reports_seeds_per_arm(
     report = (sweep_dir / "report.md").read_text()
     assert "## Adaptive seeding: paired seeds per arm and why it stopped" in report
     assert "0 expected run(s) missing" in report  # stopped arms are not missing runs
+
+    from_store = subprocess.run(  # the report from the MLflow store has the same decisions
+        [sys.executable, "-m", "ablate.report", "--tracking-uri", store_of(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert from_store.returncode == 0, from_store.stderr[-3000:]
+    section = report.split("## Adaptive seeding")[1].split("\n## ")[0]
+    assert section in from_store.stdout
+    assert "no effect: technique inactive?" in section

@@ -112,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         from ablate.report.render import build_report, report_markdown, write_report
 
         min_effect = None if args.min_effect is None else args.min_effect / 100
-        decisions = None
-        if args.from_dir is not None:
-            from ablate.report.collect import decisions_from_dir
+        from ablate.report.collect import decisions_from_dir, decisions_from_mlflow
 
+        if args.from_dir is not None:
             decisions = decisions_from_dir(args.from_dir)
+        else:
+            sweep_id = str(frame["sweep_id"].iloc[0])  # the sweep read, not a newer one
+            decisions = decisions_from_mlflow(args.tracking_uri, sweep_id, args.experiment)
         report = build_report(frame, args.rope / 100, min_effect, decisions)
     except InputError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

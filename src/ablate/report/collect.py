@@ -14,6 +14,8 @@ from ablate.errors import InputError, SweepNotFoundError
 from ablate.report.frame import FINISHED, KNOB_PREFIX, make_frame
 from ablate.tracking import CONFIG_HASH_TAG, RUN_ID_TAG, SEED_TAG, sweep_tag
 
+DECISIONS_FILE = "adaptive.csv"  # an adaptive sweep's decisions, in its folder and parent run
+
 
 def _identity(tags: dict, run_id: str, status: str, error: str | None) -> dict:
     """The identity columns and knob columns of one run, from its tags."""
@@ -189,5 +191,18 @@ def runs_from_mlflow(
 
 def decisions_from_dir(sweep_dir: Path | str) -> pd.DataFrame | None:
     """An adaptive sweep's group-sequential decisions (`adaptive.csv`), or None."""
-    path = Path(sweep_dir) / "adaptive.csv"
+    path = Path(sweep_dir) / DECISIONS_FILE
     return pd.read_csv(path) if path.exists() else None
+
+
+def decisions_from_mlflow(
+    tracking_uri: str | None = None, sweep_id: str | None = None, experiment: str | None = None
+) -> pd.DataFrame | None:
+    """An adaptive sweep's decisions as its parent run holds them, or None (a fixed-seed
+    sweep). The sweep is found as in `runs_from_mlflow`, with the same arguments."""
+    import io
+
+    from ablate.tracking_transfer import read_sweep_file
+
+    text = read_sweep_file(DECISIONS_FILE, tracking_uri, sweep_id, experiment)
+    return None if text is None else pd.read_csv(io.StringIO(text))

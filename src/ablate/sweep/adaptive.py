@@ -14,7 +14,6 @@ import pandas as pd
 
 from ablate.sweep.plan import Arm, paired_runs
 
-DECISIONS_FILE = "adaptive.csv"
 METRIC = "test_accuracy"
 
 

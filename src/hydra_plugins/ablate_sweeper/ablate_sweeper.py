@@ -598,8 +598,8 @@ class AblateSweeper(Sweeper):
     def _record_decisions(adaptive, store, parent_run_id, sweep_dir: Path, record: dict) -> None:
         """Writes why each arm of an adaptive sweep stopped: `adaptive.csv`, the sweep
         record, the parent run (`adaptive.md`) and the console."""
+        from ablate.report.collect import DECISIONS_FILE
         from ablate.report.tables import markdown_table
-        from ablate.sweep.adaptive import DECISIONS_FILE
 
         summary = adaptive.summary()
         summary.to_csv(sweep_dir / DECISIONS_FILE, index=False)
@@ -609,6 +609,7 @@ class AblateSweeper(Sweeper):
         if store is not None:
             with contextlib.suppress(Exception):  # a dead store: the folder keeps it
                 store.log_text(parent_run_id, text, "adaptive.md")
+                store.log_text(parent_run_id, summary.to_csv(index=False), DECISIONS_FILE)
 
     @staticmethod
     def _sweep_tags(arm, ablation) -> dict[str, str]:

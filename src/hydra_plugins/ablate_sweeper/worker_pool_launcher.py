@@ -71,7 +71,7 @@ def _serve(connection, threads: int | None) -> None:
     worker then stops.
     """
     die_with_parent()
-    from ablate.cli import warm_up
+    from ablate.cli import exit_without_teardown, warm_up
 
     try:
         budget = warm_up(threads)
@@ -95,6 +95,8 @@ def _serve(connection, threads: int | None) -> None:
                 return
     except (KeyboardInterrupt, EOFError):  # Ctrl-C to the process group, or the sweeper left
         return
+    connection.close()
+    exit_without_teardown()  # told to stop: the sweeper waits for this exit
 
 
 @dataclasses.dataclass
