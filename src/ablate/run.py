@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.config import flatten, resolved_dict, validate, validate_for_data
 from ablate.data import load_dataset
 from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
+from ablate.disk_cache import cache_dir
 from ablate.errors import DivergedError, InputError
 from ablate.interrupts import raise_if_interrupted
 from ablate.metrics import EPOCH_METRICS, classification_metrics
@@ -201,9 +202,7 @@ def apply_training_split_techniques(cfg: DictConfig, splits: Splits) -> tuple[Sp
         key = {"data": OmegaConf.to_container(cfg.data), "seed": cfg.seed, "source": _stamp(cfg)}
         if x.dtype.kind == "O":  # texts: fixed-width strings load back without pickling
             x = x.astype(str)
-        x, y = balancing.cached_resample(
-            balancing.cache_dir(), key, x, y, method, seed=cfg.seed, **options
-        )
+        x, y = balancing.cached_resample(cache_dir(), key, x, y, method, seed=cfg.seed, **options)
     if cfg.augment.name == "eda":
         from ablate.techniques.text_augmentation import augment_texts, load_synonyms
 

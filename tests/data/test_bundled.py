@@ -35,3 +35,22 @@ def test_digits_rescaled_to_0_255():
     assert (data.x.min(), data.x.max()) == (0.0, 255.0)
     assert data.class_names == tuple("0123456789")
     assert data.modality == "image" and data.x_test is None
+
+
+def test_mnist5k_parsed_arrays_are_kept_in_the_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABLATE_CACHE_DIR", str(tmp_path))
+    x, y = bundled._mnist5k_arrays.__wrapped__()  # the disk cache, without the process cache
+    (stored,) = tmp_path.glob("*.npz")
+    parsed = bundled._parse_mnist5k()
+    np.testing.assert_array_equal(x, parsed["x"])
+    np.testing.assert_array_equal(y, parsed["y"])
+    assert (x.dtype, y.dtype) == (np.float32, np.int64)
+
+    def parse_again():
+        raise AssertionError("parsed although cached")
+
+    monkeypatch.setattr(bundled, "_parse_mnist5k", parse_again)
+    x_again, y_again = bundled._mnist5k_arrays.__wrapped__()
+    np.testing.assert_array_equal(x_again, x)
+    np.testing.assert_array_equal(y_again, y)
+    assert list(tmp_path.glob("*.npz")) == [stored]

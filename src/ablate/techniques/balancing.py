@@ -36,25 +36,15 @@ x, y = resample(splits.x_train[kept], splits.y_train[kept], "smote_undersample",
 ```
 """
 
-import hashlib
 import inspect
-import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
 from ablate.config import check_knob
+from ablate.disk_cache import cached_arrays
 from ablate.errors import InputError
 from ablate.technique_config import BALANCE_METHODS
-
-
-def cache_dir() -> pathlib.Path:
-    """Where resampled training splits are cached: `$ABLATE_CACHE_DIR` or `~/.cache/ablate`."""
-    return pathlib.Path(
-        os.environ.get("ABLATE_CACHE_DIR", pathlib.Path.home() / ".cache" / "ablate")
-    )
 
 
 def long_tailed_indices(y: np.ndarray, imbalance_factor: float, seed: int) -> np.ndarray:
@@ -239,14 +229,11 @@ def cached_resample(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns `resample(x, y, method, **kwargs)`, computed once and kept on disk.
 
-    The file is `<cache_dir>/<digest>.npz`, where `digest` is the first 16 hex digits of the
-    SHA-256 of the JSON of `key`, `method` and every keyword argument of `resample` (defaults
-    filled in, so leaving one out or passing its default hits the same file). The arrays
-    themselves are not hashed: `key` must identify them (the caller passes the data
-    config and the seed). A new file is written to a temporary file in `cache_dir` and moved
-    into place with `os.replace`, so processes running in parallel never read half a file;
-    two that compute the same entry at once both write the same arrays. `"none"` and
-    `"class_weight"` change nothing and are never cached.
+    Kept by `ablate.disk_cache.cached_arrays` under the JSON of `key`, `method` and every
+    keyword argument of `resample` (defaults filled in, so leaving one out or passing its
+    default hits the same file). The arrays themselves are not hashed: `key` must identify
+    them (the caller passes the data config and the seed). `"none"` and `"class_weight"`
+    change nothing and are never cached.
 
     Args:
         cache_dir: folder of the cache; created when missing.
@@ -270,17 +257,12 @@ def cached_resample(
     settings = {
         name: value for name, value in arguments.arguments.items() if name not in ("x", "y")
     }
-    text = json.dumps({"key": key, "resample": settings}, sort_keys=True)
-    path = pathlib.Path(cache_dir) / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
-    if path.exists():
-        with np.load(path) as stored:
-            return stored["x"], stored["y"]
-    x_new, y_new = resample(x, y, method, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-        np.savez(handle, x=x_new, y=y_new)
-    os.replace(handle.name, path)
-    return x_new, y_new
+    arrays = cached_arrays(
+        cache_dir,
+        {"key": key, "resample": settings},
+        lambda: dict(zip(("x", "y"), resample(x, y, method, **kwargs), strict=True)),
+    )
+    return arrays["x"], arrays["y"]
 
 
 def _check_arguments(method, k_neighbors, smote_ratio, undersample_ratio):

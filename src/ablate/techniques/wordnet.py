@@ -34,6 +34,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ablate.disk_cache import cache_dir
 from ablate.errors import InputError
 
 #: Where Debian's `wordnet-base` and `wordnet-sense-index` put the WordNet 3.0 database.
@@ -74,8 +75,7 @@ def default_wordnet_dir() -> Path:
     """
     if os.environ.get("ABLATE_WORDNET_DIR"):
         return Path(os.environ["ABLATE_WORDNET_DIR"]).expanduser()
-    cache = os.environ.get("ABLATE_CACHE_DIR") or Path.home() / ".cache" / "ablate"
-    return Path(cache).expanduser() / "nltk_data"
+    return cache_dir() / "nltk_data"
 
 
 def prepare_wordnet(
