@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import importlib
 import json
-import logging
 import signal
 import sys
 import time
@@ -28,7 +27,12 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
+from hydra_plugins.ablate_sweeper.sweep_records import (
+    record_decisions,
+    restore_reused,
+    restore_skipped,
+)
+
 SWEEP_RECORD = "sweep.json"
 ADAPTIVE_KNOBS = (
     "seed",
@@ -472,7 +476,7 @@ class AblateSweeper(Sweeper):
             elapsed = time.monotonic() - started
             planned = adaptive.next_round(sweep_dir, elapsed, elapsed / max(launched, 1))
         if adaptive is not None:
-            self._record_decisions(adaptive, store, parent_run_id, sweep_dir, record)
+            record_decisions(adaptive, store, parent_run_id, sweep_dir, record)
         failures = record["failed"]
 
         record["parent_status"] = "FAILED" if failures else "FINISHED"
@@ -530,7 +534,7 @@ class AblateSweeper(Sweeper):
                     **{sweep_tag(k): v for k, v in self._sweep_tags(arm, ablation).items()},
                 }
                 reused_id = store.reuse(sweep["parent"], source, f"{arm.label} seed={seed}", tags)
-                self._restore_reused(store, source, reused_id, tags, sweep["dir"])
+                restore_reused(store, source, reused_id, tags, sweep["dir"])
                 reused.append(reused_id)
                 continue
             claimed = None
@@ -564,7 +568,7 @@ class AblateSweeper(Sweeper):
             )
         if skipped:
             print(f"Resuming sweep {sweep_id}: skipping {len(skipped)} run(s) already FINISHED.")
-            self._restore_skipped(store, skipped, sweep["dir"])
+            restore_skipped(store, skipped, sweep["dir"])
         if reused:
             print(f"Sweep {sweep_id}: reused {len(reused)} finished run(s) (ablate.reused_from).")
         print(f"Sweep {sweep_id}: {len(jobs)} run(s) to launch.")
@@ -595,23 +599,6 @@ class AblateSweeper(Sweeper):
         return returns
 
     @staticmethod
-    def _record_decisions(adaptive, store, parent_run_id, sweep_dir: Path, record: dict) -> None:
-        """Writes why each arm of an adaptive sweep stopped: `adaptive.csv`, the sweep
-        record, the parent run (`adaptive.md`) and the console."""
-        from ablate.report.collect import DECISIONS_FILE
-        from ablate.report.tables import markdown_table
-
-        summary = adaptive.summary()
-        summary.to_csv(sweep_dir / DECISIONS_FILE, index=False)
-        record["adaptive"] = summary.to_dict("records")
-        text = "Adaptive seeding: seeds per arm and why it stopped\n\n" + markdown_table(summary)
-        print(text)
-        if store is not None:
-            with contextlib.suppress(Exception):  # a dead store: the folder keeps it
-                store.log_text(parent_run_id, text, "adaptive.md")
-                store.log_text(parent_run_id, summary.to_csv(index=False), DECISIONS_FILE)
-
-    @staticmethod
     def _sweep_tags(arm, ablation) -> dict[str, str]:
         """The sweep facts of an arm's runs, as `ablate.<key>` tag values."""
         return {
@@ -623,30 +610,3 @@ class AblateSweeper(Sweeper):
             "seeds": str(ablation.seeds),
             "knobs": json.dumps(arm.settings),
         }
-
-    @staticmethod
-    def _restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> None:
-        """Writes a reused run's metrics.json, under this sweep's tags, into the sweep folder."""
-        from ablate.tracking import RUN_ID_TAG
-
-        target = sweep_dir / "reused" / run_id
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            path = store.client.download_artifacts(source.info.run_id, "metrics.json", str(target))
-        except Exception as error:  # an artifact store that is gone must not stop a sweep
-            log.warning("could not copy metrics.json of run %s: %s", source.info.run_id, error)
-            return
-        record = json.loads(Path(path).read_text())
-        record["tags"] = {**record.get("tags", {}), **tags, RUN_ID_TAG: run_id}
-        Path(path).write_text(json.dumps(record, indent=2))
-
-    @staticmethod
-    def _restore_skipped(store, runs, sweep_dir: Path) -> None:
-        """Copies each skipped run's metrics.json into the sweep folder, for folder reports."""
-        for run in runs:
-            target = sweep_dir / "resumed" / run.info.run_id
-            target.mkdir(parents=True, exist_ok=True)
-            try:
-                store.client.download_artifacts(run.info.run_id, "metrics.json", str(target))
-            except Exception as error:  # an artifact store that is gone must not stop a sweep
-                log.warning("could not restore metrics.json of run %s: %s", run.info.run_id, error)

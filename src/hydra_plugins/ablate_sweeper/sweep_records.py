@@ -1,0 +1,57 @@
+"""What a sweep writes besides its runs' own files: the records of the runs it resumes or
+reuses, copied into its folder, and an adaptive sweep's decisions.
+
+A report read from the sweep folder (`python -m ablate.report --from-dir`) then sees every run
+of the sweep, trained now or earlier, and the decisions that replace its fixed-N verdicts.
+"""
+
+import contextlib
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def record_decisions(adaptive, store, parent_run_id, sweep_dir: Path, record: dict) -> None:
+    """Writes why each arm of an adaptive sweep stopped: `adaptive.csv`, the sweep
+    record, the parent run (`adaptive.csv`, and `adaptive.md` as a table) and the console."""
+    from ablate.report.collect import DECISIONS_FILE
+    from ablate.report.tables import markdown_table
+
+    summary = adaptive.summary()
+    summary.to_csv(sweep_dir / DECISIONS_FILE, index=False)
+    record["adaptive"] = summary.to_dict("records")
+    text = "Adaptive seeding: seeds per arm and why it stopped\n\n" + markdown_table(summary)
+    print(text)
+    if store is not None:
+        with contextlib.suppress(Exception):  # a dead store: the folder keeps it
+            store.log_text(parent_run_id, text, "adaptive.md")
+            store.log_text(parent_run_id, summary.to_csv(index=False), DECISIONS_FILE)
+
+
+def restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> None:
+    """Writes a reused run's metrics.json, under this sweep's tags, into the sweep folder."""
+    from ablate.tracking import RUN_ID_TAG
+
+    target = sweep_dir / "reused" / run_id
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        path = store.client.download_artifacts(source.info.run_id, "metrics.json", str(target))
+    except Exception as error:  # an artifact store that is gone must not stop a sweep
+        log.warning("could not copy metrics.json of run %s: %s", source.info.run_id, error)
+        return
+    record = json.loads(Path(path).read_text())
+    record["tags"] = {**record.get("tags", {}), **tags, RUN_ID_TAG: run_id}
+    Path(path).write_text(json.dumps(record, indent=2))
+
+
+def restore_skipped(store, runs, sweep_dir: Path) -> None:
+    """Copies each skipped run's metrics.json into the sweep folder, for folder reports."""
+    for run in runs:
+        target = sweep_dir / "resumed" / run.info.run_id
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            store.client.download_artifacts(run.info.run_id, "metrics.json", str(target))
+        except Exception as error:  # an artifact store that is gone must not stop a sweep
+            log.warning("could not restore metrics.json of run %s: %s", run.info.run_id, error)
