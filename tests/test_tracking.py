@@ -138,3 +138,27 @@ def test_the_cli_reports_a_corrupt_store_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("ablate: error: `tracking.uri` must name an MLflow SQLite store")
     assert "Traceback" not in result.stderr
+
+
+def test_the_experiment_opens_as_model_training_in_the_mlflow_ui(store_uri):
+    import mlflow
+
+    from ablate.tracking import get_or_create_experiment
+
+    client = mlflow.MlflowClient(store_uri)
+    created = get_or_create_experiment(client, store_uri, "fresh")
+    assert client.get_experiment(created).tags["mlflow.experimentKind"] == (
+        "custom_model_development"
+    )
+    untagged = client.create_experiment("made before ablate tagged experiments")
+    assert get_or_create_experiment(client, store_uri, "made before ablate tagged experiments") == (
+        untagged
+    )
+    assert client.get_experiment(untagged).tags["mlflow.experimentKind"] == (
+        "custom_model_development"
+    )
+    genai = client.create_experiment(
+        "a user's", tags={"mlflow.experimentKind": "genai_development"}
+    )
+    get_or_create_experiment(client, store_uri, "a user's")
+    assert client.get_experiment(genai).tags["mlflow.experimentKind"] == "genai_development"

@@ -39,6 +39,8 @@ LIBRARIES = ("tensorflow", "keras", "mlflow", "hydra-core", "numpy")
 PARENT_RUN_TAG = "mlflow.parentRunId"
 RUN_ID_TAG = "mlflow.runId"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # how MLflow 3's UI opens an experiment
+MODEL_TRAINING = "custom_model_development"  # its model-training view (not GenAI)
 # ablate's: what a run is, and which sweep, arm and seed it belongs to.
 CONFIG_HASH_TAG = "ablate.config_hash"
 SEED_TAG = "ablate.seed"
@@ -213,12 +215,19 @@ def open_client(uri: str, timeout_s: float = 5):
 
 
 def get_or_create_experiment(client, uri: str, name: str) -> str:
-    """Returns the id of experiment `name`, creating it (once, under the store's lock)."""
+    """Returns the id of experiment `name`, creating it (once, under the store's lock).
+
+    The experiment is tagged as model training (`mlflow.experimentKind`): MLflow 3's UI opens
+    an untagged experiment in its GenAI mode, where a sweep's parent run is listed under
+    "Evaluations". An experiment that already has a kind keeps it.
+    """
     with _store_lock(uri):
         experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        return client.create_experiment(name)
+        if experiment is None:
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+        return experiment.experiment_id
 
 
 class NullRun:
