@@ -210,3 +210,32 @@ def test_nll_is_the_plain_cross_entropy_whatever_the_smoothing(tmp_path):
     assert smoothed["test_loss"] > smoothed["test_nll"] + 0.05  # the smoothed targets cost more
     history = json.loads((tmp_path / "b" / "metrics.json").read_text())["history"]
     assert len(history["val_nll"]) == 2 and history["val_nll"] != history["val_loss"]
+
+
+def test_each_run_logs_its_training_data_as_an_mlflow_dataset(tmp_path, store_uri):
+    import hashlib
+
+    import mlflow
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)).astype("float32"), np.arange(60) % 3
+    npz = _write_npz(tmp_path / "table.npz", x, y)
+    env = {"MLFLOW_TRACKING_URI": store_uri}
+    for overrides in (TINY, ["data=npz", "model=mlp", "training.epochs=1", *npz]):
+        result = run_cli(*overrides, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow.MlflowClient(store_uri)
+    inputs = {}
+    for run_id in runs_in(store_uri)["run_id"]:
+        (logged,) = client.get_run(run_id).inputs.dataset_inputs
+        assert [(t.key, t.value) for t in logged.tags] == [("mlflow.data.context", "training")]
+        inputs[logged.dataset.name] = logged.dataset
+    assert set(inputs) == {"digits", "table.npz"}
+    assert inputs["digits"].source_type == "code"
+    assert inputs["digits"].source == "ablate loader digits (version 1)"
+    assert inputs["digits"].digest == hashlib.sha256(b"loader:digits::1").hexdigest()[:16]
+    table = inputs["table.npz"]
+    assert (table.source_type, table.source) == ("local", str(tmp_path / "table.npz"))
+    content = b"table.npz" + (tmp_path / "table.npz").read_bytes()  # name and bytes
+    assert table.digest == hashlib.sha256(content).hexdigest()[:16]

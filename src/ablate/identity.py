@@ -48,11 +48,45 @@ def data_fingerprint(data: dict) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def run_identity(resolved: dict) -> str:
+def dataset_description(data: dict, fingerprint: str) -> dict[str, str]:
+    """The data a run reads, as an MLflow dataset (the UI's Dataset column).
+
+    Args:
+        data: the resolved `data` config group.
+        fingerprint: its `data_fingerprint`.
+
+    Returns:
+        `name` (the source, its Keras dataset, or the file's or folder's name), `digest` (16
+        hex digits of the fingerprint: of a user's file names and bytes, else of the loader
+        and its version),
+        `source_type` (`local` for a user's path, `code` for a loader) and `source` (the
+        absolute path, or the loader).
+    """
+    path = data.get("path")
+    if path:
+        resolved_path = Path(str(path)).expanduser().resolve()
+        return {
+            "name": resolved_path.name,
+            "digest": fingerprint.removeprefix("sha256:")[:16],
+            "source_type": "local",
+            "source": str(resolved_path),
+        }
+    name = ":".join(str(part) for part in (data.get("name"), data.get("dataset")) if part)
+    return {
+        "name": name,
+        "digest": hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
+        "source_type": "code",
+        "source": f"ablate loader {name} (version {LOADER_VERSION})",
+    }
+
+
+def run_identity(resolved: dict, fingerprint: str | None = None) -> str:
     """The identity of a run: 16 hex digits over config hash, seed, data and versions.
 
     Args:
         resolved: the run's resolved config (plain containers).
+        fingerprint: the `data_fingerprint` of its data, when known. Defaults to None:
+            computed here.
 
     Returns:
         The identity; equal identities mean the same experiment.
@@ -61,7 +95,7 @@ def run_identity(resolved: dict) -> str:
     material = [
         config_hash(resolved),
         resolved["seed"],
-        data_fingerprint(resolved["data"]),
+        fingerprint or data_fingerprint(resolved["data"]),
         ablate.__version__,
         platform.python_version(),
         versions,

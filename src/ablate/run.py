@@ -24,6 +24,7 @@ from ablate.data import load_dataset
 from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
 from ablate.disk_cache import cache_dir
 from ablate.errors import DivergedError, InputError
+from ablate.identity import data_fingerprint, dataset_description
 from ablate.interrupts import raise_if_interrupted
 from ablate.metrics import EPOCH_METRICS, classification_metrics
 from ablate.models import build_model
@@ -96,7 +97,8 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
     """
     validate(cfg)
     resolved = resolved_dict(cfg)
-    tags = run_tags(resolved)
+    fingerprint = data_fingerprint(resolved["data"])
+    tags = run_tags(resolved, fingerprint)
     claimed = cfg.ablation.run_id  # a sweeper created the run before launching this job
     try:
         reset_keras(cfg.seed, cfg.deterministic)
@@ -123,6 +125,7 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
     status, reason, error, outcome = "FAILED", None, None, None
     try:
         record.log_params(flatten(resolved) | flatten(facts, "dataset."))
+        record.log_dataset(dataset_description(resolved["data"], fingerprint))
         outcome = fit_and_evaluate(
             cfg, model, splits, pipelines, class_weight, callbacks=[EpochLogger(record)]
         )

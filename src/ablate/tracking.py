@@ -81,11 +81,12 @@ def _git_commit() -> str | None:
     return completed.stdout.strip() or None if completed.returncode == 0 else None
 
 
-def run_tags(resolved: dict) -> dict[str, str]:
-    """Tags of a run: config hash, seed, library versions and the git commit if any."""
+def run_tags(resolved: dict, fingerprint: str | None = None) -> dict[str, str]:
+    """Tags of a run: config hash, identity (`fingerprint`: its data's, when known), seed,
+    library versions and the git commit if any."""
     tags = {
         CONFIG_HASH_TAG: config_hash(resolved),
-        IDENTITY_TAG: run_identity(resolved),
+        IDENTITY_TAG: run_identity(resolved, fingerprint),
         SEED_TAG: str(resolved["seed"]),
         "ablate.version": ablate.__version__,
         "python.version": platform.python_version(),
@@ -245,6 +246,9 @@ class NullRun:
     def log_artifacts(self, folder: Path) -> None:
         pass
 
+    def log_dataset(self, description: dict[str, str]) -> None:
+        pass
+
     def end(self, status: str, reason: str | None = None, error: str | None = None) -> None:
         pass
 
@@ -289,6 +293,15 @@ class MlflowRun:
 
     def log_artifacts(self, folder: Path) -> None:
         self._call(self._client.log_artifacts, self.run_id, str(folder))
+
+    def log_dataset(self, description: dict[str, str]) -> None:
+        """Logs the training data as the run's dataset input (`identity.dataset_description`)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = DatasetInput(
+            Dataset(**description), [InputTag("mlflow.data.context", "training")]
+        )
+        self._call(self._client.log_inputs, self.run_id, datasets=[dataset])
 
     def end(self, status: str, reason: str | None = None, error: str | None = None) -> None:
         """Sets the terminal status, with `ablate.failure_reason` and `ablate.error` tags."""
