@@ -222,6 +222,19 @@ def upload_files(tracking_uri: str | None, run_id: str, paths, folder: str) -> N
         client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
+def log_to_run(tracking_uri: str | None, run_id: str, metrics: dict, tags: dict) -> None:
+    """Logs final `metrics` and `tags` on run `run_id` in one call (e.g. a sweep's headline)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    MlflowClient(tracking_uri=tracking_uri).log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+
+
 def upload_run(tracking_uri: str, run_id: str, folder: Path) -> None:
     """Sends a run's plain files to its store: what the store lacks, nothing twice.
 

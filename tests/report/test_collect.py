@@ -205,6 +205,15 @@ def test_report_sweep_writes_into_the_folder_and_logs_artifacts(store, tmp_path)
     assert all(p.parent == tmp_path and p.stat().st_size > 0 for p in written)
     logged = MlflowClient(uri).list_artifacts(parents[OLD], "report")
     assert sorted(a.path for a in logged) == sorted(f"report/{p.name}" for p in written)
+    table = pd.read_csv(tmp_path / "report.csv").set_index("arm")
+    parent = MlflowClient(uri).get_run(parents[OLD]).data
+    for arm in ("swa=on", "smoothing=0.1"):  # the headline numbers are the report's
+        name = arm.replace("=", ":")
+        delta_pp = round(100 * table.loc[arm, "delta_accuracy"], 4)
+        assert parent.metrics[f"delta_pp/{name}"] == delta_pp
+        assert parent.metrics[f"pairs/{name}"] == table.loc[arm, "n_pairs"]
+        assert parent.tags[f"verdict/{name}"] == table.loc[arm, "verdict"]
+    assert parent.metrics["baseline_test_accuracy"] == table.loc["baseline", "test_accuracy_mean"]
 
 
 def _cli(*args, cwd, python_flags=()):

@@ -48,7 +48,8 @@ def report_sweep(
 
     Builds the report from the `metrics.json` files under `sweep_dir`, writes it into
     `sweep_dir`, and, when `parent_run_id` is given, logs the written files as artifacts
-    of that MLflow run under `report/`.
+    of that MLflow run under `report/` and its headline numbers (`ablate.report.headline`)
+    as its metrics and tags.
 
     Args:
         sweep_dir: the sweep's output folder.
@@ -67,7 +68,9 @@ def report_sweep(
     report = build_report(runs_from_dir(sweep_dir), decisions=decisions_from_dir(sweep_dir))
     written = write_report(report, sweep_dir)
     if parent_run_id:
-        from ablate.tracking_transfer import upload_files
+        from ablate.report.headline import headline
+        from ablate.tracking_transfer import log_to_run, upload_files
 
         upload_files(tracking_uri, parent_run_id, written, "report")
+        log_to_run(tracking_uri, parent_run_id, *headline(report.main))
     return written
