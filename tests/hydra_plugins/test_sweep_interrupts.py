@@ -63,7 +63,10 @@ def start_and_wait_for_a_finished_run(folder, *extra):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if (folder / "mlflow.db").exists():
-            runs = statuses(folder)
+            try:
+                runs = statuses(folder)
+            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                runs = []
             if any(s == "FINISHED" for _, s, _ in runs) and any(s == "RUNNING" for _, s, _ in runs):
                 return process
         time.sleep(0.5)
