@@ -31,6 +31,7 @@ from hydra_plugins.ablate_sweeper.sweep_records import (
     record_decisions,
     restore_reused,
     restore_skipped,
+    reusable_runs,
 )
 
 SWEEP_RECORD = "sweep.json"
@@ -349,7 +350,7 @@ class AblateSweeper(Sweeper):
                 f"seeds per arm ({len(details) * count} runs at most)"
                 + (f", within {ablation.budget_s:g} s." if ablation.budget_s else ".")
             )
-        reusable = self._reusable(store, configs, seeds) if ablation.reuse else {}
+        reusable = reusable_runs(store, configs, seeds) if ablation.reuse else {}
         plan_text += (
             f"\n\nReuse: {len(reusable)} of {len(details) * len(seeds)} run(s) have a FINISHED run "
             "with the same identity in the store (config, seed, data, versions) and are not "
@@ -361,21 +362,6 @@ class AblateSweeper(Sweeper):
             return []
         self._reusable_runs = reusable
         return self._run(base, plain, details, seeds, store, sweep_dir, plan_text)
-
-    @staticmethod
-    def _reusable(store, configs: dict, seeds: list[int]) -> dict:
-        """`(arm label, seed) -> run`: FINISHED runs of the store with the same identity."""
-        if store is None:
-            return {}
-        from ablate.identity import run_identity
-
-        found = {}
-        for label, job in configs.items():
-            for seed in seeds:
-                run = store.finished_with_identity(run_identity({**job, "seed": seed}))
-                if run is not None:
-                    found[(label, seed)] = run
-        return found
 
     def _open_store(self, base: DictConfig):
         if base.tracking.backend != "mlflow":

@@ -1,5 +1,6 @@
-"""What a sweep writes besides its runs' own files: the records of the runs it resumes or
-reuses, copied into its folder, and an adaptive sweep's decisions.
+"""What a sweep records besides its runs' own files: the store's runs it reuses, their
+records and those of the runs it resumes, copied into its folder, and an adaptive sweep's
+decisions.
 
 A report read from the sweep folder (`python -m ablate.report --from-dir`) then sees every run
 of the sweep, trained now or earlier, and the decisions that replace its fixed-N verdicts.
@@ -28,6 +29,29 @@ def record_decisions(adaptive, store, parent_run_id, sweep_dir: Path, record: di
         with contextlib.suppress(Exception):  # a dead store: the folder keeps it
             store.log_text(parent_run_id, text, "adaptive.md")
             store.log_text(parent_run_id, summary.to_csv(index=False), DECISIONS_FILE)
+
+
+def reusable_runs(store, configs: dict, seeds: list[int]) -> dict:
+    """`(arm label, seed) -> run`: FINISHED runs of the store with the same identity.
+
+    Each distinct data config is fingerprinted once (a user's file or folder is hashed
+    whole), not once per arm and seed.
+    """
+    if store is None:
+        return {}
+    from ablate.identity import data_fingerprint, run_identity
+
+    fingerprints, found = {}, {}
+    for label, job in configs.items():
+        data_key = json.dumps(job["data"], sort_keys=True)
+        if data_key not in fingerprints:
+            fingerprints[data_key] = data_fingerprint(job["data"])
+        for seed in seeds:
+            identity = run_identity({**job, "seed": seed}, fingerprints[data_key])
+            run = store.finished_with_identity(identity)
+            if run is not None:
+                found[(label, seed)] = run
+    return found
 
 
 def restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> None:
