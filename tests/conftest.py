@@ -78,3 +78,54 @@ def read_only_folder(path: Path):
         yield path
     finally:
         subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def missing_service(reason: str):
+    """Skips a test whose service or package is missing here; fails it where CI promised the
+    services (`ABLATE_REQUIRE_SERVICES=1`, set by `.ci/run`)."""
+    if os.environ.get("ABLATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (ABLATE_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_command(action: str, folder: Path, *options: str):
+    """Runs `python -m ablate.server <action> --folder <folder> <options>`."""
+    return subprocess.run(
+        [sys.executable, "-m", "ablate.server", action, "--folder", str(folder), *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory) -> str:
+    """The URI of a real `mlflow server` on PostgreSQL: `ABLATE_TEST_SERVER_URI` (started by
+    `.ci/run` with `python -m ablate.server start`), else one this session starts the same way.
+    Tests sharing it keep to their own `tracking.experiment`."""
+    uri = os.environ.get("ABLATE_TEST_SERVER_URI")
+    if uri:
+        yield uri
+        return
+    from ablate.errors import InputError
+    from ablate.server import postgres_programs
+
+    try:
+        postgres_programs()
+    except InputError as error:
+        missing_service(str(error))
+    folder = tmp_path_factory.mktemp("server")
+    options = ("--port", str(free_port()), "--database-port", str(free_port()))
+    started = server_command("start", folder, *options)
+    assert started.returncode == 0, started.stderr
+    yield started.stdout.split("Tracking server at ", 1)[1].split()[0]
+    server_command("stop", folder)

@@ -120,3 +120,23 @@ def check_tracking_folder(tracking: DictConfig) -> None:
             f"tracking.uri={shown(uri)} (no folder {shown(folder)}). Create it, or use a "
             "database store, e.g. tracking.uri=sqlite:///mlflow.db."
         )
+
+
+def check_shared_store(tracking: DictConfig) -> None:
+    """Refuses a tracking store on this machine's disk (SQLite, a folder) for a launcher whose
+    jobs may run on other machines (a Ray cluster, SLURM): they would each write their own.
+
+    Raises:
+        InputError: naming `tracking.uri`, the store and what to use instead.
+    """
+    if tracking.backend != "mlflow":
+        return
+    uri = tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    if urllib.parse.urlparse(uri).scheme not in ("", "file", "sqlite"):
+        return  # a tracking server, or a database server such as postgresql://
+    raise InputError(
+        "`tracking.uri` must be a tracking server that every machine of the cluster reaches "
+        f"when jobs run on other machines. Received: tracking.uri={shown(uri)} (a file on this "
+        "machine). Start one (`make server`) and pass tracking.uri=http://<host>:<port>, or "
+        "launch on this machine (hydra/launcher=ablate_pool)."
+    )

@@ -27,6 +27,7 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from ablate.preflight import check_shared_store
 from hydra_plugins.ablate_sweeper.sweep_records import (
     record_decisions,
     restore_reused,
@@ -279,6 +280,8 @@ class AblateSweeper(Sweeper):
         declared = [f"{knob}={values}" for knob, values in self.params.items()]
         plain, knobs = self._split(declared + list(arguments))
         base = self._compose(plain)
+        if getattr(self.launcher, "remote", False):
+            check_shared_store(base.tracking)
         ablation = base.ablation
         for key in ADAPTIVE_KNOBS:
             check_knob(key, OmegaConf.select(base, key))
@@ -356,10 +359,15 @@ class AblateSweeper(Sweeper):
             "with the same identity in the store (config, seed, data, versions) and are not "
             "trained again" + ("." if ablation.reuse else " (ablation.reuse=false: none reused).")
         )
+        if hasattr(self.launcher, "describe"):
+            plan_text += f"\n\nLauncher: {self.launcher.describe()}"
         print(plan_text)
         if ablation.dry_run:
             print("ablation.dry_run=true: nothing was run.")
             return []
+        unavailable = getattr(self.launcher, "unavailable", lambda: None)()
+        if unavailable:  # e.g. no SLURM on this machine: found before the parent run exists
+            raise InputError(unavailable)
         self._reusable_runs = reusable
         return self._run(base, plain, details, seeds, store, sweep_dir, plan_text)
 
@@ -542,6 +550,7 @@ class AblateSweeper(Sweeper):
                 + arm.overrides()
                 + [
                     f"seed={seed}",
+                    *([f"tracking.uri={_quoted(store.uri)}"] if store is not None else []),
                     f"ablation.sweep_id={sweep_id}",
                     f"ablation.parent_run_id={sweep['parent'] or 'null'}",
                     f"ablation.run_id={claimed or 'null'}",

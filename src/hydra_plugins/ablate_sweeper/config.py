@@ -1,5 +1,6 @@
-"""Hydra configs of the plugins: `hydra/sweeper=ablate`, `hydra/launcher=ablate_pool` and
-`hydra/launcher=ablate_process`."""
+"""Hydra configs of the plugins: `hydra/sweeper=ablate` and the launchers `ablate_pool`,
+`ablate_process`, `ablate_ray` (under `ray`), `ablate_slurm` (under `slurm` and
+`slurm_local`)."""
 
 import dataclasses
 
@@ -42,4 +43,46 @@ class WorkerPoolLauncherConf:
 
 ConfigStore.instance().store(
     group="hydra/launcher", name="ablate_pool", node=WorkerPoolLauncherConf, provider="ablate"
+)
+
+
+@dataclasses.dataclass
+class RayLauncherConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.ray_launcher.RayLauncher"
+    address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_job: float = 1
+    gpus_per_job: float = 0
+    stop_timeout_s: float = 30.0
+
+
+# `hydra/launcher=ray` is conf/hydra/launcher/ray.yaml, on top of this schema: a file of the
+# primary config folder comes before any plugin's `ray` (hydra-ray-launcher's, if installed).
+ConfigStore.instance().store(
+    group="hydra/launcher", name="ablate_ray", node=RayLauncherConf, provider="ablate"
+)
+
+
+@dataclasses.dataclass
+class SlurmLauncherConf:
+    _target_: str = "hydra_plugins.ablate_sweeper.slurm_launcher.SlurmLauncher"
+    cluster: str = "slurm"
+    partition: str | None = None
+    timeout_min: int = 60
+    cpus_per_task: int | None = 2
+    gpus_per_node: int = 0
+    mem_gb: float | None = 8
+    array_parallelism: int = 16
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    additional_parameters: dict[str, str] = dataclasses.field(default_factory=dict)
+    setup: list[str] = dataclasses.field(default_factory=list)
+    folder: str = "${hydra.sweep.dir}/.submitit/%j"
+    stop_timeout_s: float = 30.0
+
+
+# `hydra/launcher=slurm` and `slurm_local` are files of conf/hydra/launcher/ on this schema.
+ConfigStore.instance().store(
+    group="hydra/launcher", name="ablate_slurm", node=SlurmLauncherConf, provider="ablate"
 )
