@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 # Debian packages with offline data: WordNet 3.0 (augment=eda without a synonyms file).
 SYSTEM_PACKAGES := wordnet-base wordnet-sense-index
 
-.PHONY: setup system-packages demo test test-fast lint format bench ui clean
+.PHONY: setup system-packages demo test test-fast lint format bench ui server server-stop clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,14 +13,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# With apt-get and root (or sudo) the packages are installed; elsewhere it says what is missing.
-$(VENV)/.system-packages: | $(VENV)/.installed
-	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then :; \
+# Installs Debian packages $(1) with apt-get as root (or with sudo); elsewhere says what is missing.
+define apt_install
+	@if dpkg -s $(1) >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
 	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
-	else echo "note: install $(SYSTEM_PACKAGES) (WordNet 3.0) for augment=eda without a synonyms file"; fi
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); \
+	else echo "note: install the Debian packages $(1) ($(2))"; fi
+endef
+
+$(VENV)/.system-packages: | $(VENV)/.installed
+	$(call apt_install,$(SYSTEM_PACKAGES),WordNet 3.0 for augment=eda without a synonyms file)
 	touch $@
 
 system-packages: $(VENV)/.system-packages  ## Debian packages with offline data (WordNet)
@@ -51,6 +55,13 @@ bench: setup  ## wall time and memory of ablate vs a bare Keras script
 ui: setup  ## browse the runs of ./mlflow.db at http://127.0.0.1:5000 (store created under its lock)
 	$(PYTHON) -c "from ablate.tracking import open_client; open_client('sqlite:///mlflow.db')"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1
+
+server: setup  ## a team's tracking server: mlflow server on PostgreSQL at http://127.0.0.1:5000
+	$(call apt_install,postgresql,PostgreSQL for the tracking server)
+	$(PYTHON) -m ablate.server start
+
+server-stop: setup  ## stops `make server`
+	$(PYTHON) -m ablate.server stop
 
 clean:
 	rm -rf outputs multirun mlruns mlflow.db

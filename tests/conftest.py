@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,9 +124,11 @@ def tracking_server(tmp_path_factory) -> str:
         postgres_programs()
     except InputError as error:
         missing_service(str(error))
-    folder = tmp_path_factory.mktemp("server")
+    folder = Path(tempfile.mkdtemp(prefix="ablate-tests-server-"))
+    folder.chmod(0o755)  # as root, PostgreSQL runs as `postgres`, who must reach it
     options = ("--port", str(free_port()), "--database-port", str(free_port()))
     started = server_command("start", folder, *options)
     assert started.returncode == 0, started.stderr
     yield started.stdout.split("Tracking server at ", 1)[1].split()[0]
     server_command("stop", folder)
+    shutil.rmtree(folder, ignore_errors=True)

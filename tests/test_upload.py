@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,12 +10,7 @@ import urllib.request
 import pytest
 
 from ablate.report import build_report, report_markdown, runs_from_dir, runs_from_mlflow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from conftest import free_port
 
 
 def start_server(folder, port: int) -> subprocess.Popen:

@@ -116,6 +116,11 @@ def start(folder: Path, host: str, port: int, database_port: int) -> str:
         data.mkdir(exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(data, "postgres")
+            if subprocess.run(_as_database_user(["test", "-w", str(data)])).returncode != 0:
+                raise InputError(
+                    f"as root, PostgreSQL runs as the user postgres, who cannot reach {folder} "
+                    "(a folder above it is private): pass --folder a folder it can reach."
+                )
         password_copy = folder / "initdb.password"  # readable by postgres, deleted after use
         password_copy.write_text(password)
         password_copy.chmod(0o600)
