@@ -4,6 +4,7 @@ Each test starts `python -m ablate -m ...` as its own process group on digits, w
 run has FINISHED and the next is training, sends the signal and reads the SQLite store.
 """
 
+import importlib.util
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import missing_service, run_cli
 
 COMMAND = (
     "-m",
@@ -75,13 +76,16 @@ def start_and_wait_for_a_finished_run(folder, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["ablate_pool", "ablate_process"])
+@pytest.mark.parametrize("launcher", ["ablate_pool", "ablate_process", "ray", "slurm_local"])
 @pytest.mark.parametrize(
     ("name", "to_group", "code"), [("SIGINT", True, 130), ("SIGTERM", False, 143)]
 )
 def test_an_interrupt_stops_the_sweep_and_records_everything_killed(
     tmp_path, name, to_group, code, launcher
 ):
+    extra = {"ray": "ray", "slurm_local": "submitit"}.get(launcher)
+    if extra and importlib.util.find_spec(extra) is None:
+        missing_service(f"{extra} is not installed (pip install 'ablate[{launcher[:5]}]')")
     process = start_and_wait_for_a_finished_run(tmp_path, f"hydra/launcher={launcher}")
     sent_ms = time.time() * 1000
     if to_group:  # Ctrl-C in a terminal signals the whole foreground process group

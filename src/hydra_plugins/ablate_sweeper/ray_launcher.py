@@ -24,6 +24,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import signal
 from pathlib import Path
 
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -165,12 +166,25 @@ class RayLauncher(Launcher):
                     results[position] = _result(ray, reference, job_overrides[position])
         except KeyboardInterrupt:
             self._stop(ray, list(running))
+            raise_if_interrupted()  # named after its signal: Ray raises a bare one in `wait`
             raise
         return results
 
     def _start_ray(self, ray) -> None:
         if ray.is_initialized():
             return
+        # Ray's core replaces the SIGTERM handler with its crash reporter (which aborts):
+        # the sweeper's own handlers are put back once Ray runs.
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._init_ray(ray)
+        finally:
+            for signal_number, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(signal_number, handler)
+        self._started_ray = True
+
+    def _init_ray(self, ray) -> None:
         if self.address is not None:
             ray.init(address=self.address)
         else:
@@ -179,7 +193,6 @@ class RayLauncher(Launcher):
                 object_store_memory=OBJECT_STORE_BYTES,
                 include_dashboard=False,
             )
-        self._started_ray = True
 
     def _stop(self, ray, references) -> None:
         """Cancels the tasks: queued ones at once, running ones get an interrupt (their runs

@@ -26,6 +26,8 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -226,14 +228,26 @@ class SlurmLauncher(Launcher):
             return
         positions, payloads, overrides = zip(*batch, strict=True)
         threads = [self.cpus_per_task] * len(batch)
-        jobs = executor.map_array(_run_job, payloads, overrides, threads)
+        # A local job's submitit controller would die of a terminal's Ctrl-C with a traceback:
+        # it is started with SIGINT ignored, and `_stop` sends it SIGTERM, which it forwards.
+        ignore = not self.remote and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignore else None
+        try:
+            jobs = executor.map_array(_run_job, payloads, overrides, threads)
+        finally:
+            if ignore:
+                signal.signal(signal.SIGINT, previous)
         submitted.update(zip(jobs, positions, strict=True))
 
     def _stop(self, jobs) -> None:
-        """Cancels the jobs and waits `stop_timeout_s` for the running ones to record their
-        runs KILLED; submitit's local jobs still running then are killed."""
+        """Cancels the jobs (`scancel`; SIGTERM to a local job) and waits `stop_timeout_s` for
+        the running ones to record their runs KILLED; local jobs still running are killed."""
         for job in jobs:
-            job.cancel(check=False)
+            process = getattr(job, "_process", None)  # a local job's submitit controller
+            if process is None:
+                job.cancel(check=False)
+            elif process.poll() is None:
+                process.terminate()
         deadline = time.monotonic() + self.stop_timeout_s
         with contextlib.suppress(KeyboardInterrupt):  # a second interrupt: no more waiting
             while any(not job.done() for job in jobs) and time.monotonic() < deadline:
