@@ -54,7 +54,7 @@ bench: setup  ## wall time and memory of ablate vs a bare Keras script
 
 ui: setup  ## browse the runs of ./mlflow.db at http://127.0.0.1:5000 (store created under its lock)
 	$(PYTHON) -c "from ablate.tracking import open_client; open_client('sqlite:///mlflow.db')"
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1
 
 server: setup  ## a team's tracking server: mlflow server on PostgreSQL at http://127.0.0.1:5000
 	$(call apt_install,postgresql,PostgreSQL for the tracking server)

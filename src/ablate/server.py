@@ -33,6 +33,8 @@ DEFAULT_FOLDER = ".ablate-server"
 STATE_FILE = "server.json"
 DATABASE = USER = "mlflow"
 START_TIMEOUT_S = 180
+# MLflow 3 starts 8 more processes for GenAI jobs (about 1.9 GB) unless told not to.
+SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def postgres_programs() -> Path:
@@ -159,6 +161,7 @@ def start(folder: Path, host: str, port: int, database_port: int) -> str:
             stdout=mlflow_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **SERVER_ENVIRONMENT},
         )
     state = {"url": url, "pid": server.pid, "postgres": str(data), "programs": str(programs)}
     (folder / STATE_FILE).write_text(json.dumps(state))
