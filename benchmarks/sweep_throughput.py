@@ -10,6 +10,9 @@ Parts:
                  training.epochs=2 swa.start=0 ablation.seeds=2` on `hydra/launcher=ablate_pool`
                  (warm workers) against `ablate_process` (a fresh process per run); per-run
                  overhead = (sweep wall - sum of the runs' `train_time_s`) / runs.
+    launchers    the same per-run overhead for `ablate_pool`, `ray` (a local Ray, a fresh
+                 worker process per job, 2 jobs at a time on 2 cores) and `slurm_local`
+                 (submitit's local executor, one job at a time).
     design-card  `python -m ablate -m experiment=swa_smoothing` (9 runs: 3 seeds of the
                  baseline, smoothing=0.1 and swa=on, mnist5k, 10 epochs) against the same 9
                  trainings in one plain Keras process (`bare_keras.py --design-card`).
@@ -89,7 +92,7 @@ def alternate(sides: dict[str, list[str]], repeats: int, measure) -> dict[str, l
     return found
 
 
-def overhead(repeats: int) -> None:
+def overhead(repeats: int, launchers=("ablate_pool", "ablate_process")) -> None:
     def measure(folder, wall, cpu):
         fit, runs = train_seconds(newest_sweep(folder))
         return {
@@ -100,8 +103,8 @@ def overhead(repeats: int) -> None:
         }
 
     sides = {
-        "ablate_pool": ablate(*SMALL_SWEEP, *FRESH, "hydra/launcher=ablate_pool"),
-        "ablate_process": ablate(*SMALL_SWEEP, *FRESH, "hydra/launcher=ablate_process"),
+        launcher: ablate(*SMALL_SWEEP, *FRESH, f"hydra/launcher={launcher}")
+        for launcher in launchers
     }
     found = alternate(sides, repeats, measure)
     for name, rows in found.items():
@@ -166,7 +169,17 @@ def memory(repeats: int) -> None:
     print(f"min {min(x['rss_mb'] for x in lines)}, max {max(x['rss_mb'] for x in lines)}")
 
 
-PARTS = {"overhead": overhead, "design-card": design_card, "workers": workers, "memory": memory}
+def launchers(repeats: int) -> None:
+    overhead(repeats, ("ablate_pool", "ray", "slurm_local"))
+
+
+PARTS = {
+    "overhead": overhead,
+    "launchers": launchers,
+    "design-card": design_card,
+    "workers": workers,
+    "memory": memory,
+}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -25,6 +25,7 @@ FINAL_METRICS = {
     "steady_epoch_time_s",
     "train_throughput",
     "num_params",
+    "num_replicas",
     "test_nll",
     "optimizer_updates",
     "lr_first",

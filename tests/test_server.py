@@ -110,6 +110,8 @@ def test_a_parallel_sweep_against_the_server_reports_as_its_folder(tmp_path, tra
     (experiment_id,) = [
         e.experiment_id for e in client.search_experiments() if e.name == experiment
     ]
+    link = f"{tracking_server}/#/experiments/{experiment_id}?workflowType=machine_learning"
+    assert f"Runs in the MLflow UI: {link}\n" in result.stdout  # as tests/test_mlflow_ui.py opens
     runs = client.search_runs([experiment_id])
     assert sorted(r.info.run_name for r in runs) == sorted(
         ["baseline seed=0", "baseline seed=1", "smoothing=0.1 seed=0", "smoothing=0.1 seed=1"]

@@ -262,6 +262,12 @@ class TrackingConfig:
         "(`MLFLOW_HTTP_REQUEST_MAX_RETRIES`); then the run goes on offline",
         at_least(0, integer=True),
     )
+    log_model: bool = knob(
+        False,
+        "log the trained model as the run's MLflow model (Keras 3 flavor, uncompiled, with "
+        "its signature), as `mlflow.keras.log_model` does; it is also kept in the run's "
+        "folder (`model/`), from which `ablate.upload` logs it if the store was away",
+    )
 
 
 @dataclasses.dataclass

@@ -10,9 +10,11 @@ transformed.
 """
 
 import dataclasses
+import functools
 import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -21,12 +23,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import flatten, resolved_dict, validate, validate_for_data
 from ablate.data import load_dataset
-from ablate.data.splits import Splits, check_batch_size, split_dataset, to_tf_dataset
+from ablate.data.splits import (
+    Splits,
+    batch_examples,
+    check_batch_size,
+    example_dataset,
+    split_dataset,
+    to_tf_dataset,
+)
 from ablate.disk_cache import cache_dir
+from ablate.distribution import replayable, training_strategy
 from ablate.errors import DivergedError, InputError
 from ablate.identity import data_fingerprint, dataset_description
 from ablate.interrupts import raise_if_interrupted
 from ablate.metrics import EPOCH_METRICS, classification_metrics
+from ablate.mlflow_model import save_mlflow_model
 from ablate.models import build_model
 from ablate.run_files import write_run_files, write_upload_marker
 from ablate.technique_config import RESAMPLING
@@ -46,6 +57,7 @@ from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
 
 FLIPPABLE_SOURCES = ("image_folder",)  # natural images; digits must never be mirrored
 FLIPPABLE_KERAS_DATASETS = ("cifar10", "cifar100", "fashion_mnist")
+MODEL_EXAMPLE_INPUTS = 5  # validation inputs a logged model's signature is inferred from
 
 _jobs_started_in_this_process = 0
 
@@ -55,7 +67,8 @@ class Pipelines:
     """The `tf.data` pipelines of one run and what `fit` needs to know about them.
 
     Attributes:
-        train: shuffled (and augmented) training batches.
+        train: builds the shuffled (and augmented) training batches of an epoch; each
+            dataset it builds draws the same shuffles and augmentations, epoch by epoch.
         train_plain: training batches without augmentation, in a fixed order (SWA's BN pass).
         val: validation batches.
         test: test batches.
@@ -64,7 +77,7 @@ class Pipelines:
             (`augment_changed_share`), or None without one.
     """
 
-    train: object
+    train: Callable[[], object]
     train_plain: object
     val: object
     test: object
@@ -107,9 +120,15 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
         splits = split_dataset(raw, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed)
         splits, class_weight = apply_training_split_techniques(cfg, splits)
         pipelines = build_pipelines(cfg, splits)
-        model = build_model(
-            cfg.model, cfg.attention, raw.modality, raw.input_shape, raw.num_classes, splits.x_train
-        )
+        with training_strategy(cfg.training.distribute).scope():  # variables on every replica
+            model = build_model(
+                cfg.model,
+                cfg.attention,
+                raw.modality,
+                raw.input_shape,
+                raw.num_classes,
+                splits.x_train,
+            )
     except Exception as error:
         if cfg.ablation.sweep_id:  # a sweep records the arm that could not start as FAILED
             known = isinstance(error, InputError)
@@ -130,6 +149,9 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
             cfg, model, splits, pipelines, class_weight, callbacks=[EpochLogger(record)]
         )
         record.log_metrics(outcome.metrics)
+        if cfg.tracking.log_model:  # kept in the folder too: an upload logs it if unreached
+            examples = splits.x_val[:MODEL_EXAMPLE_INPUTS]
+            record.log_model(save_mlflow_model(model, output_dir, examples))
         raise_if_interrupted()  # a signal whose exception Python swallowed
         status = "FINISHED"
         return outcome.metrics
@@ -227,9 +249,9 @@ def build_pipelines(cfg: DictConfig, splits: Splits) -> Pipelines:
     steps_per_epoch = int(np.ceil(len(splits.y_train) / batch_size))
     check_accumulation(cfg.accumulation, steps_per_epoch, batch_size)
 
-    train = to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size, cfg.seed)
-    train_plain = to_tf_dataset(splits.x_train, splits.y_train, num_classes, batch_size)
-    share = None
+    examples = example_dataset(splits.x_train, splits.y_train, num_classes)
+    train_plain = batch_examples(examples, len(splits.y_train), batch_size)
+    augment, share = None, None
     if cfg.augment.name not in ("none", "eda"):
         from ablate.techniques.augmentation import (
             augment_dataset,
@@ -241,12 +263,19 @@ def build_pipelines(cfg: DictConfig, splits: Splits) -> Pipelines:
         if cfg.augment.name == "basic":
             options["horizontal_flip"] = horizontal_flip(cfg)
         shape = tuple(splits.x_train.shape[1:])
-        train = augment_dataset(
-            train, build_augmentation(cfg.augment.name, image_shape=shape, seed=cfg.seed, **options)
+        augmentation = build_augmentation(
+            cfg.augment.name, image_shape=shape, seed=cfg.seed, **options
         )
+        augment = functools.partial(augment_dataset, augmentation=augmentation)
         # evidence, measured with its own copy so that training batches do not depend on it
         probe = build_augmentation(cfg.augment.name, image_shape=shape, seed=cfg.seed, **options)
         share = changed_share(train_plain, probe)
+
+    def train():
+        """A new dataset of the epochs' batches, drawing its shuffles from the start."""
+        batches = batch_examples(examples, len(splits.y_train), batch_size, cfg.seed)
+        return augment(batches) if augment else batches
+
     return Pipelines(
         train=train,
         train_plain=train_plain,
@@ -281,20 +310,30 @@ def fit_and_evaluate(
     Raises:
         DivergedError: if the loss became NaN or infinite.
     """
-    model.compile(
-        optimizer=build_optimizer(cfg, pipelines.steps_per_epoch),
-        loss=build_loss(cfg.smoothing),
-        # `nll`: plain cross-entropy, comparable across `smoothing` arms (the loss is smoothed)
-        metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="nll")],
-    )
+    strategy = model.distribute_strategy  # the one the model was built under
+    with strategy.scope():  # the optimizer's variables (EMA, accumulation) and the metrics'
+        model.compile(
+            optimizer=build_optimizer(cfg, pipelines.steps_per_epoch),
+            loss=build_loss(cfg.smoothing),
+            # `nll`: plain cross-entropy, comparable across `smoothing` arms (the loss is smoothed)
+            metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name="nll")],
+        )
     swa = swa_callbacks(cfg, pipelines)
     kept = cfg.accumulation * updates_per_epoch(pipelines.steps_per_epoch, cfg.accumulation)
-    started = time.perf_counter()
-    history = model.fit(
+
+    def endless():
         # One endless iterator for the whole run, `kept` batches an epoch (the shuffle before
         # `repeat` still reshuffles each epoch): Keras would otherwise make two iterators per
         # epoch, each preparing the augmentation's graph anew (0.3 s for AugMix).
-        whole_updates(pipelines.train, pipelines.steps_per_epoch, cfg.accumulation).repeat(),
+        epoch = whole_updates(pipelines.train(), pipelines.steps_per_epoch, cfg.accumulation)
+        return epoch.repeat()
+
+    # Under a strategy Keras first takes a batch from an iterator of its own: replay from the
+    # start for every iterator (0.2 s more for AugMix, nothing without a strategy).
+    training = replayable(endless) if cfg.training.distribute == "mirrored" else endless()
+    started = time.perf_counter()
+    history = model.fit(
+        training,
         steps_per_epoch=kept,
         validation_data=pipelines.val,
         epochs=cfg.training.epochs,
@@ -333,6 +372,7 @@ def fit_and_evaluate(
         "steady_epoch_time_s": float(np.median(epoch_times[1:] if epochs_run > 1 else epoch_times)),
         "train_throughput": len(splits.y_train) * epochs_run / train_time_s,
         "num_params": float(model.count_params()),
+        "num_replicas": float(strategy.num_replicas_in_sync),
         **learning_rate_summary(cfg, pipelines.steps_per_epoch),
         **(swa[0].metrics() if swa else {}),
         **attention_summary(model).metrics(),

@@ -2,7 +2,8 @@
 
 Every run writes `resolved_config.yaml`, `metrics.json` and `learning_curve.png` into its
 Hydra output folder; the same files become the MLflow run's artifacts, and a sweep's report
-can be built from the folder alone (`ablate.report.runs_from_dir`).
+can be built from the folder alone (`ablate.report.runs_from_dir`). With
+`tracking.log_model=true` the folder also holds the trained model (`model/`).
 """
 
 import json
@@ -56,6 +57,9 @@ def write_run_files(
 
 
 UPLOAD_MARKER = "not_uploaded.json"
+# With `tracking.log_model=true`: the trained model as an MLflow Model (`ablate.mlflow_model`),
+# logged as the run's model, not among its artifacts (`ablate.tracking.log_run_folder`).
+MODEL_FOLDER = "model"
 
 
 def write_upload_marker(folder: Path, run_id: str, tracking_uri: str, reason: str) -> None:

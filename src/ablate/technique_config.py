@@ -9,6 +9,7 @@ from ablate.validation import (
     ATTENTIONS,
     BY_OPTION,
     COUNT,
+    DISTRIBUTE_OPTIONS,
     FRACTION,
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
@@ -184,13 +185,23 @@ class SmoteUndersampleConfig(SmoteConfig):
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """The epoch budget and batch size shared by every arm."""
+    """The epoch budget and batch size shared by every arm, and the devices a run trains on."""
 
     epochs: int = knob(10, "`model.fit(epochs=)`", integer_in(1, MAX_EPOCHS))
     batch_size: int = knob(
         32,
         "`tf.data.Dataset.batch()`; at most the training split",
         integer_in(1, MAX_BATCH_SIZE),
+    )
+    distribute: str = knob(
+        "none",
+        "`mirrored`: data-parallel training with `tf.distribute.MirroredStrategy` on every "
+        "visible device (all GPUs; without one, the CPU's logical devices: one unless split "
+        "before TensorFlow starts); `batch_size` stays the global batch, split across them, "
+        "and BatchNorm is synchronized, so results equal one device's up to float rounding, "
+        "Dropout masks excepted (docs/runs.md); one device: 1 replica; the final metric "
+        "`num_replicas` says how many",
+        one_of(DISTRIBUTE_OPTIONS),
     )
 
 

@@ -1,10 +1,12 @@
 """MLflow runs: the store, tag names, a run's records, a sweep's parent run and claims.
 
 With `ablate.tracking_transfer` (reading runs back, sending plain files), the only module that
-imports `mlflow`, always inside a function, so `tracking=none` and the report's folder reader
-never load it. Runs are driven through `MlflowClient` with an
+talks to a store (`ablate.mlflow_model` writes a model's files in MLflow's format), importing
+`mlflow` always inside a function, so `tracking=none` and the report's folder reader never
+load it. Runs are driven through `MlflowClient` with an
 explicit run id rather than the fluent API: no global active run, no atexit hook that would
-mark a crashed run FINISHED, and every terminal status (FINISHED, FAILED, KILLED) is set here.
+mark a crashed run FINISHED, and every terminal status (FINISHED, FAILED, KILLED) is set here;
+a model is logged the same way (`log_model_folder`), not with `mlflow.keras.log_model`.
 
 The store and the experiment of a sweep are created by the sweeping process (`SweepStore`),
 before any job starts: several processes creating a fresh SQLite store at once corrupt it (an
@@ -28,11 +30,13 @@ import ablate
 from ablate.config import config_hash
 from ablate.errors import InputError
 from ablate.identity import run_identity
+from ablate.run_files import MODEL_FOLDER
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 5000  # what we keep of an error message in a tag
 PARAMS_PER_BATCH = 100  # MLflow's limit on params in one log_batch call
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+LOGGED_MODEL_NAME = "model"  # the name `mlflow.<flavor>.log_model` gives a model by default
 LIBRARIES = ("tensorflow", "keras", "mlflow", "hydra-core", "numpy")
 
 # Tag names. MLflow's own: a child run names its parent; a run's plain files name the run.
@@ -231,6 +235,40 @@ def get_or_create_experiment(client, uri: str, name: str) -> str:
         return experiment.experiment_id
 
 
+def log_run_folder(client, run_id: str, folder: Path) -> None:
+    """Logs a run's output folder as the run's artifacts, its `model/` folder excepted.
+
+    The model (`tracking.log_model=true`) is logged as the run's model instead
+    (`log_model_folder`), so it is stored once.
+    """
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() and path.name != MODEL_FOLDER:
+            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+        elif path.is_file():
+            client.log_artifact(run_id, str(path))
+
+
+def log_model_folder(client, run_id: str, folder: Path) -> str:
+    """Logs an MLflow Model folder (`ablate.mlflow_model`) as the model of run `run_id`.
+
+    What `mlflow.keras.log_model` does, without an active run: a logged model named `model`,
+    created in the run's experiment with the run as its source, the folder as its artifacts,
+    status READY, then listed among the run's outputs, last, so that a run lists only a
+    complete model. It loads as `models:/<model id>` or `runs:/<run id>/model`.
+
+    Returns:
+        The logged model's id.
+    """
+    from mlflow.entities import LoggedModelOutput
+
+    experiment_id = client.get_run(run_id).info.experiment_id
+    model = client.create_logged_model(experiment_id, name=LOGGED_MODEL_NAME, source_run_id=run_id)
+    client.log_model_artifacts(model.model_id, str(folder))
+    client.finalize_logged_model(model.model_id, "READY")
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return model.model_id
+
+
 class NullRun:
     """A run that records nothing (`tracking=none`)."""
 
@@ -247,6 +285,9 @@ class NullRun:
         pass
 
     def log_dataset(self, description: dict[str, str]) -> None:
+        pass
+
+    def log_model(self, folder: Path) -> None:
         pass
 
     def end(self, status: str, reason: str | None = None, error: str | None = None) -> None:
@@ -292,7 +333,11 @@ class MlflowRun:
         self._call(self._client.log_batch, self.run_id, metrics=items)
 
     def log_artifacts(self, folder: Path) -> None:
-        self._call(self._client.log_artifacts, self.run_id, str(folder))
+        self._call(log_run_folder, self._client, self.run_id, folder)
+
+    def log_model(self, folder: Path) -> None:
+        """Logs the MLflow Model in `folder` as the run's model (`log_model_folder`)."""
+        self._call(log_model_folder, self._client, self.run_id, folder)
 
     def log_dataset(self, description: dict[str, str]) -> None:
         """Logs the training data as the run's dataset input (`identity.dataset_description`)."""
@@ -545,3 +590,16 @@ class SweepStore:
     def close_parent(self, parent_run_id: str, status: str) -> None:
         """Ends the sweep's parent run: FINISHED, FAILED (a run failed) or KILLED."""
         self.client.set_terminated(parent_run_id, status=status, end_time=int(time.time() * 1000))
+
+
+def runs_table_link(uri: str, experiment_id: str) -> str:
+    """The MLflow UI's runs table of an experiment in the store at `uri`, as a link.
+
+    MLflow 3.17's UI opens an experiment in its GenAI view unless the browser chose "Model
+    training" once (it ignores `mlflow.experimentKind`); `workflowType=machine_learning` opens
+    the runs table. A local store is served by `make ui` on port 5000.
+    """
+    route = f"/#/experiments/{experiment_id}?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/") + route
+    return f"http://127.0.0.1:5000{route} (after `make ui`)"

@@ -3,7 +3,7 @@
 The report reads a sweep's runs as the records a run's `metrics.json` holds
 (`read_sweep_runs`); `python -m ablate.upload` sends the results of runs whose store went away
 (`upload_run`, `close_parent_run`); a sweep attaches its report to its parent run
-(`upload_files`). With `ablate.tracking`, the only modules that import `mlflow`.
+(`upload_files`). With `ablate.tracking`, the only modules that talk to a store.
 """
 
 import json
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ablate.errors import InputError, SweepNotFoundError
+from ablate.run_files import MODEL_FOLDER
 from ablate.tracking import (
     ARM_TAG,
     ERROR_TAG,
@@ -22,6 +23,8 @@ from ablate.tracking import (
     SWEEP_ID_TAG,
     SWEEP_KIND,
     default_tracking_uri,
+    log_model_folder,
+    log_run_folder,
     open_client,
 )
 
@@ -240,7 +243,8 @@ def upload_run(tracking_uri: str, run_id: str, folder: Path) -> None:
 
     Reads `metrics.json` and `resolved_config.yaml` from `folder` (the run's output folder),
     then logs the params if the run has none, the per-epoch metrics at the epochs the store
-    lacks, the final metrics, the folder as artifacts, the failure tags, and the status.
+    lacks, the final metrics, the folder as artifacts, its `model/` as the run's model if the
+    run has none (`tracking.log_model=true`), the failure tags, and the status.
 
     Args:
         tracking_uri: the run's store.
@@ -279,7 +283,10 @@ def upload_run(tracking_uri: str, run_id: str, folder: Path) -> None:
     ]
     for start in range(0, len(metrics), 1000):  # MLflow takes 1000 metrics per call
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
-    client.log_artifacts(run_id, str(folder))
+    log_run_folder(client, run_id, folder)
+    model = folder / MODEL_FOLDER
+    if (model / "MLmodel").exists() and not (stored.outputs and stored.outputs.model_outputs):
+        log_model_folder(client, run_id, model)
     if record.get("error"):
         client.log_batch(run_id, tags=[RunTag(ERROR_TAG, record["error"][:MAX_TAG_LENGTH])])
     client.set_terminated(run_id, status=record["status"])

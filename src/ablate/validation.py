@@ -27,6 +27,7 @@ MIN_ATTENTION_TOKENS = 4
 # Keras' pretrained MobileNetV3Small weights exist for these alphas only.
 IMAGENET_ALPHAS = {False: (0.75, 1.0), True: (1.0,)}
 IMAGE_AUGMENTATIONS = ("basic", "randaugment", "augmix", "autoaugment", "mixup", "cutmix")
+DISTRIBUTE_OPTIONS = ("none", "mirrored")  # `training.distribute`
 # Caps on knobs whose absurd values would fail deep inside a library, or never end.
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1_000_000
@@ -311,6 +312,68 @@ def check_swa_without_ema(swa: bool, ema: bool) -> None:
         )
 
 
+def check_distribute_fits(
+    distribute: str, accumulation: int, ema_overwrite_frequency: int | None, model: str
+) -> None:
+    """`training.distribute=mirrored` cannot have `accumulation` > 1, an
+    `ema.overwrite_frequency` with `ema=on`, or `model=text_embedding`: Keras cannot run them
+    on several replicas.
+
+    Gradient accumulation and the EMA's periodic overwrite update the variables inside a
+    conditional, where `MirroredStrategy` cannot synchronize the replicas (TensorFlow raises
+    "`merge_call` called while defining a new graph"); and Keras averages a first batch over
+    the replicas to build the distributed model, which fails for text (string) inputs.
+
+    Args:
+        distribute: the `training.distribute`.
+        accumulation: the `accumulation`.
+        ema_overwrite_frequency: the `ema.overwrite_frequency` with `ema=on`, else None.
+        model: the `model.name`.
+    """
+    if distribute != "mirrored":
+        return
+    second = f"training.distribute={distribute}"
+    conditional = (
+        "Keras updates the variables inside a conditional, where MirroredStrategy cannot "
+        "synchronize the replicas"
+    )
+    if accumulation > 1:
+        raise refusal(
+            f"accumulation={accumulation}",
+            second,
+            conditional,
+            "Raise training.batch_size (the global batch, split across the replicas) "
+            "instead, or use training.distribute=none.",
+        )
+    if ema_overwrite_frequency is not None:
+        raise refusal(
+            f"ema.overwrite_frequency={ema_overwrite_frequency}",
+            second,
+            conditional,
+            "Use ema.overwrite_frequency=null (the average replaces the weights at the end), "
+            "or training.distribute=none.",
+        )
+    if model == "text_embedding":
+        raise refusal(
+            f"model={model}",
+            second,
+            "Keras averages a first batch over the replicas to build the distributed model, "
+            "and text batches are strings",
+            "Use training.distribute=none.",
+        )
+
+
+def check_log_model(log_model: bool, backend: str) -> None:
+    """`tracking.log_model=true` needs a store to log the model to: not with `tracking=none`."""
+    if log_model and backend == "none":
+        raise refusal(
+            "tracking.log_model=true",
+            "tracking=none",
+            "the model is logged to the run's MLflow store, and there is none",
+            "Use tracking=mlflow, or tracking.log_model=false.",
+        )
+
+
 def check_attention_fits(attention: str, model: str) -> None:
     """`attention=mhsa` needs a convolutional model; `attention=se|cbam` needs `model=small_cnn`
     (MobileNetV3-Small has its own squeeze-and-excitation blocks, switched by `model.se`).
@@ -449,6 +512,9 @@ def check_combinations(cfg: DictConfig) -> None:
         check_swa_snapshots(cfg.swa.start, cfg.training.epochs, cfg.swa.frequency)
         check_swa_schedule(cfg.swa.schedule, cfg.swa.learning_rate)
     check_swa_without_ema(cfg.swa.enabled, cfg.ema.enabled)
+    overwrite = cfg.ema.overwrite_frequency if cfg.ema.enabled else None
+    check_distribute_fits(cfg.training.distribute, cfg.accumulation, overwrite, cfg.model.name)
+    check_log_model(cfg.tracking.log_model, cfg.tracking.backend)
     check_attention_fits(cfg.attention.name, cfg.model.name)
     if cfg.model.name == "mobilenet_v3_small":
         model = cfg.model

@@ -101,6 +101,8 @@ def check_batch_size(splits: Splits, batch_size: int) -> None:
 def to_tf_dataset(x, y, num_classes: int, batch_size: int, shuffle_seed: int | None = None):
     """Builds a cached, batched, prefetched `tf.data.Dataset` with one-hot float labels.
 
+    `batch_examples(example_dataset(x, y, num_classes), len(y), batch_size, shuffle_seed)`.
+
     Args:
         x: features or images.
         y: integer class indices.
@@ -112,12 +114,41 @@ def to_tf_dataset(x, y, num_classes: int, batch_size: int, shuffle_seed: int | N
     Returns:
         A `tf.data.Dataset` of `(x, one_hot_y)` batches.
     """
+    return batch_examples(example_dataset(x, y, num_classes), len(y), batch_size, shuffle_seed)
+
+
+def example_dataset(x, y, num_classes: int):
+    """Returns the cached `(x, one_hot_y)` examples of a split, one by one, in their order.
+
+    Features become float32 (texts: strings) and labels one-hot float32 rows.
+    """
     import keras
     import tensorflow as tf
 
     one_hot = keras.utils.to_categorical(y, num_classes).astype("float32")
     features = x.astype("str") if x.dtype.kind in "OU" else x.astype("float32")  # text: strings
-    dataset = tf.data.Dataset.from_tensor_slices((features, one_hot)).cache()
+    return tf.data.Dataset.from_tensor_slices((features, one_hot)).cache()
+
+
+def batch_examples(examples, num_examples: int, batch_size: int, shuffle_seed: int | None = None):
+    """Batches the examples of `example_dataset`, reshuffled every epoch when seeded.
+
+    The shuffle belongs to the returned dataset: each iterator of it draws the next order
+    from the seed, the first iterator the first order. Built again (inside a `flat_map`
+    function), it starts again from the first order.
+
+    Args:
+        examples: from `example_dataset`.
+        num_examples: how many there are (the shuffle buffer holds them all).
+        batch_size: examples per batch.
+        shuffle_seed: reshuffle every epoch with this seed; `None` keeps the order.
+            Defaults to `None`.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(x, one_hot_y)` batches.
+    """
+    import tensorflow as tf
+
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        examples = examples.shuffle(num_examples, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -634,8 +634,11 @@ def augment_dataset(dataset: tf.data.Dataset, augmentation) -> tf.data.Dataset:
     # epoch, dropped unused when the next epoch starts. Inside `flat_map`, the augmentation's
     # iterator, and its map function, are made only when the first batch is asked for.
     deferred = tf.data.Dataset.from_tensors(0).flat_map(lambda _: augmented)
-    if dataset.cardinality() >= 0:  # `flat_map` forgets it; Keras needs it to end epochs
-        deferred = deferred.apply(tf.data.experimental.assert_cardinality(dataset.cardinality()))
+    # `flat_map` forgets the cardinality; Keras needs it to end epochs. Unknown (None) while
+    # this runs inside a `tf.data` function (`ablate.distribution.replayable`).
+    cardinality = tf.get_static_value(dataset.cardinality())
+    if cardinality is not None and cardinality >= 0:
+        deferred = deferred.apply(tf.data.experimental.assert_cardinality(cardinality))
     return deferred.prefetch(parallel)
 
 

@@ -494,6 +494,10 @@ class AblateSweeper(Sweeper):
         )
         for failure in record["failed"]:
             print(f"  FAILED {failure['arm']} seed={failure['seed']}: {failure['error']}")
+        if store is not None and record.get("parent_closed"):
+            from ablate.tracking import runs_table_link
+
+            print(f"Runs in the MLflow UI: {runs_table_link(store.uri, store.experiment_id)}")
         if record["not_uploaded"] or record.get("parent_closed") is False:
             print(
                 f"ablate: the tracking store {store.uri} stopped answering: "
