@@ -108,15 +108,8 @@ def server_command(action: str, folder: Path, *options: str):
     )
 
 
-@pytest.fixture(scope="session")
-def tracking_server(tmp_path_factory) -> str:
-    """The URI of a real `mlflow server` on PostgreSQL: `ABLATE_TEST_SERVER_URI` (started by
-    `.ci/run` with `python -m ablate.server start`), else one this session starts the same way.
-    Tests sharing it keep to their own `tracking.experiment`."""
-    uri = os.environ.get("ABLATE_TEST_SERVER_URI")
-    if uri:
-        yield uri
-        return
+def new_server_folder() -> Path:
+    """A new folder for `python -m ablate.server`, once PostgreSQL is known to be installed."""
     from ablate.errors import InputError
     from ablate.server import postgres_programs
 
@@ -126,9 +119,84 @@ def tracking_server(tmp_path_factory) -> str:
         missing_service(str(error))
     folder = Path(tempfile.mkdtemp(prefix="ablate-tests-server-"))
     folder.chmod(0o755)  # as root, PostgreSQL runs as `postgres`, who must reach it
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tracking_server() -> str:
+    """The URI of a real `mlflow server` on PostgreSQL: `ABLATE_TEST_SERVER_URI` (started by
+    `.ci/run` with `python -m ablate.server start`), else one this session starts the same way.
+    Tests sharing it keep to their own `tracking.experiment`."""
+    uri = os.environ.get("ABLATE_TEST_SERVER_URI")
+    if uri:
+        yield uri
+        return
+    folder = new_server_folder()
     options = ("--port", str(free_port()), "--database-port", str(free_port()))
     started = server_command("start", folder, *options)
     assert started.returncode == 0, started.stderr
     yield started.stdout.split("Tracking server at ", 1)[1].split()[0]
     server_command("stop", folder)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def a_job_is_training(folder: Path) -> bool:
+    """Whether a job of the sweep in `folder` has taken its run over (RUNNING, params logged),
+    read with SQLite alone: MLflow's client would race the sweep's creation of a fresh store."""
+    import sqlite3
+
+    query = (
+        "SELECT count(*) FROM runs WHERE status = 'RUNNING' AND name NOT LIKE 'sweep %' "
+        "AND run_uuid IN (SELECT run_uuid FROM params)"
+    )
+    try:
+        with sqlite3.connect(f"file:{folder / 'mlflow.db'}?mode=ro", uri=True) as db:
+            return db.execute(query).fetchone()[0] >= 1
+    except sqlite3.Error:  # not created yet
+        return False
+
+
+def processes_running(marker: bytes) -> list[int]:
+    """Pids of the processes whose command line contains `marker`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in command:
+                found.append(int(entry))
+    return found
+
+
+def sweep_with_a_job_killed(folder: Path, arguments: list[str], victims) -> tuple:
+    """Runs `python -m ablate *arguments` in `folder`; once a job trains, SIGKILLs the first
+    pid that `victims(sweep_pid)` returns, as the OOM killer would.
+
+    Returns:
+        `(exit code, stdout, stderr, the killed pid)` once the sweep has ended.
+    """
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ablate", *arguments],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline, victim = time.monotonic() + 240, None
+    while victim is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = victims(process.pid) if a_job_is_training(folder) else []
+        victim = found[0] if found else None
+    if victim is None:
+        process.kill()
+        pytest.fail("no job to kill was found while the sweep trained")
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stdout, stderr, victim

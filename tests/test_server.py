@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
@@ -13,20 +12,13 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from ablate.errors import InputError
 from ablate.report import build_report, report_markdown, runs_from_dir, runs_from_mlflow
-from ablate.server import postgres_programs
-from conftest import TINY, free_port, missing_service, run_cli, server_command
+from conftest import TINY, free_port, new_server_folder, run_cli, server_command
 
 
-@pytest.fixture
-def server_folder():
-    try:
-        postgres_programs()
-    except InputError as error:
-        missing_service(str(error))
-    folder = Path(tempfile.mkdtemp(prefix="ablate-tests-server-"))
-    folder.chmod(0o755)  # as root, PostgreSQL runs as `postgres`, who must reach it
+@pytest.fixture(name="server_folder")
+def stopped_after_the_test():
+    folder = new_server_folder()
     yield folder
     server_command("stop", folder)
     shutil.rmtree(folder, ignore_errors=True)

@@ -3,15 +3,18 @@
 import importlib.util
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, missing_service, run_cli, runs_in
+from conftest import (
+    TINY,
+    missing_service,
+    processes_running,
+    run_cli,
+    runs_in,
+    sweep_with_a_job_killed,
+)
 from hydra_plugins.ablate_sweeper.ray_launcher import RayLauncher
 
 RAY = "hydra/launcher=ray"
@@ -66,40 +69,12 @@ def test_a_sweep_on_a_local_ray_runs_two_jobs_at_once_and_resumes(tmp_path):
     assert len(children_after) == 4 and len(parents_after) == 1
 
 
-def ray_tasks() -> list[int]:
-    """The pids of processes running a Ray task of ablate (`ray::_run_job`)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if command.startswith(b"ray::_run_job"):
-                found.append(int(entry))
-    return found
-
-
 @pytest.mark.slow
 def test_a_ray_worker_killed_during_a_job_fails_that_job_only(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     command = ["-m", "smoothing=0,0.1,0.2", "data=digits", "training.epochs=40", RAY]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ablate", *command, "training.batch_size=64"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, stdout, stderr, _ = sweep_with_a_job_killed(
+        tmp_path, command, lambda _: processes_running(b"ray::_run_job")
     )
-    deadline, victim = time.monotonic() + 240, None
-    while victim is None and time.monotonic() < deadline:  # a job is training
-        time.sleep(0.5)
-        if list(tmp_path.glob("multirun/*/*/*/cli.log")) and ray_tasks():
-            victim = ray_tasks()[0]
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)  # as the OOM killer would
-    stdout, stderr = process.communicate(timeout=300)
 
     children, parents = sweep_runs(tmp_path)
     assert sorted(children["status"]) == ["FAILED", "FINISHED", "FINISHED"], stdout + stderr
@@ -107,7 +82,7 @@ def test_a_ray_worker_killed_during_a_job_fails_that_job_only(tmp_path):
     reason = failed["tags.ablate.failure_reason"]
     assert reason == "RuntimeError: the job's Ray worker process died"
     assert list(parents["status"]) == ["FAILED"]
-    assert process.returncode == 1
+    assert code == 1
     assert f"FAILED {failed['tags.ablate.arm']} seed=0: {reason}" in stdout
     assert "Traceback" not in stderr
 

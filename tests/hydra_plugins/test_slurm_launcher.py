@@ -4,18 +4,19 @@ executor. No SLURM runs here; its script is what SLURM would receive."""
 
 import importlib.util
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
 
-from conftest import TINY, missing_service, run_cli, runs_in
+from conftest import (
+    TINY,
+    missing_service,
+    processes_running,
+    run_cli,
+    runs_in,
+    sweep_with_a_job_killed,
+)
 
 SLURM_KNOBS = (
     "hydra/launcher=slurm",
@@ -153,41 +154,14 @@ def test_slurm_local_runs_the_sweep_end_to_end_and_a_rerun_resumes(tmp_path):
     assert "skipping 2 run(s) already FINISHED" in again.stdout
 
 
-def submitit_jobs(folder) -> list[int]:
-    """The pids of submitit's job processes (`python -u -m submitit.core._submit <folder>`)
-    running under `folder`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"submitit.core._submit" in command and str(folder).encode() in command:
-                found.append(int(entry))
-    return found
-
-
 @pytest.mark.slow
 def test_a_slurm_local_job_killed_during_training_fails_alone_with_its_state(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     command = ["-m", "smoothing=0,0.1,0.2", "data=digits", "training.epochs=40"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ablate", *command, "hydra/launcher=slurm_local"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, stdout, stderr, _ = sweep_with_a_job_killed(  # submitit's job, not its controller
+        tmp_path,
+        [*command, "hydra/launcher=slurm_local"],
+        lambda _: processes_running(f"submitit.core._submit\0{tmp_path}".encode()),
     )
-    deadline, victim = time.monotonic() + 240, None
-    while victim is None and time.monotonic() < deadline:  # the first job is training
-        time.sleep(0.5)
-        if list(tmp_path.glob("multirun/*/*/*/cli.log")) and submitit_jobs(tmp_path):
-            victim = submitit_jobs(tmp_path)[0]
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)  # as the OOM killer would
-    stdout, stderr = process.communicate(timeout=300)
 
     runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
     children = runs[runs["tags.mlflow.parentRunId"].notna()]
@@ -195,5 +169,5 @@ def test_a_slurm_local_job_killed_during_training_fails_alone_with_its_state(tmp
     failed = children[children["status"] == "FAILED"].iloc[0]
     reason = failed["tags.ablate.failure_reason"]
     assert reason.startswith("RuntimeError: the job ended without a result (")
-    assert process.returncode == 1
+    assert code == 1
     assert "Traceback" not in stderr

@@ -2,16 +2,11 @@
 
 import json
 import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_cli, runs_in
+from conftest import TINY, run_cli, runs_in, sweep_with_a_job_killed
 
 POOL = "hydra/launcher=ablate_pool"
 SWEEP = ("-m", "smoothing=0,0.1", *TINY, POOL)
@@ -87,20 +82,6 @@ def test_bad_pool_settings_are_refused_in_one_line_before_anything_runs(tmp_path
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
 
 
-def training(folder) -> bool:
-    """Whether a job has taken its run over (RUNNING, params logged), read with SQLite alone:
-    MLflow's client would race the sweep's creation of a fresh store."""
-    query = (
-        "SELECT count(*) FROM runs WHERE status = 'RUNNING' AND name NOT LIKE 'sweep %' "
-        "AND run_uuid IN (SELECT run_uuid FROM params)"
-    )
-    try:
-        with sqlite3.connect(f"file:{folder / 'mlflow.db'}?mode=ro", uri=True) as db:
-            return db.execute(query).fetchone()[0] == 1
-    except sqlite3.Error:  # not created yet
-        return False
-
-
 def workers_of(pid: int) -> list[int]:
     """Pids of the spawned worker processes whose parent is `pid`."""
     found = []
@@ -117,24 +98,10 @@ def workers_of(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_a_worker_killed_during_a_job_fails_that_job_only_and_the_sweep_goes_on(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     command = ["-m", "smoothing=0,0.1,0.2", "data=digits", "training.epochs=40", POOL]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ablate", *command, "training.batch_size=64"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, stdout, stderr, victim = sweep_with_a_job_killed(
+        tmp_path, [*command, "training.batch_size=64"], workers_of
     )
-    deadline, victim = time.monotonic() + 240, None
-    while victim is None and time.monotonic() < deadline:  # the first run is training
-        time.sleep(0.5)
-        if training(tmp_path):
-            victim = workers_of(process.pid)[0]
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)  # as the OOM killer would
-    stdout, stderr = process.communicate(timeout=300)
 
     runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
     children = runs[runs["tags.mlflow.parentRunId"].notna()]

@@ -15,7 +15,6 @@ outlive the sweeper: each asks Linux to send it SIGTERM when its parent dies
 rerun.
 """
 
-import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -24,19 +23,17 @@ import tempfile
 from pathlib import Path
 
 import cloudpickle
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn
 
 from ablate.interrupts import raise_if_interrupted
 from hydra_plugins.ablate_sweeper.jobs import (
+    JobLauncher,
     die_with_parent,
     failed_job,
     how_it_ended,
     pack_job,
     run_packed_job,
 )
-
-log = logging.getLogger(__name__)
 
 
 def _execute_job(payload: bytes, result_path: str) -> None:
@@ -46,7 +43,7 @@ def _execute_job(payload: bytes, result_path: str) -> None:
     Path(result_path).write_bytes(cloudpickle.dumps(run_packed_job(payload)))
 
 
-class FreshProcessLauncher(Launcher):
+class FreshProcessLauncher(JobLauncher):
     """Launches each job in its own spawned process.
 
     Args:
@@ -58,23 +55,10 @@ class FreshProcessLauncher(Launcher):
     def __init__(self, n_jobs: int = 1, stop_timeout_s: float = 30.0):
         self.n_jobs = n_jobs
         self.stop_timeout_s = stop_timeout_s
-        self.config = self.task_function = self.hydra_context = None
-        # Set by the sweeper: returns why no further job should start (a dead store), or None.
-        self.launch_guard = None
-
-    def setup(self, *, hydra_context, task_function, config) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        log.info(
-            f"Launching {len(job_overrides)} jobs, each in a fresh process "
-            f"({self.n_jobs} at a time)"
-        )
-        for index, overrides in enumerate(job_overrides):
-            log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
+        how = f"each in a fresh process ({self.n_jobs} at a time)"
+        self.start_launch(job_overrides, initial_job_idx, how)
         context = multiprocessing.get_context("spawn")
         results: list[JobReturn | None] = [None] * len(job_overrides)
         pending = list(enumerate(job_overrides))

@@ -1,21 +1,69 @@
-"""What ablate's launchers share: a Hydra job packed for another process, run there, and
-the failed `JobReturn` that stands for a job whose process died.
+"""What ablate's launchers share: Hydra's launcher set-up, a Hydra job packed for another
+process, run there, and the failed `JobReturn` that stands for a job whose process died.
 
 Arguments and results travel cloudpickled: Hydra's global state holds OmegaConf resolvers
 that are local functions, which the standard pickle refuses (joblib's loky does the same).
 """
 
+import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import cloudpickle
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
+from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+log = logging.getLogger(__name__)
+
+
+class JobLauncher(Launcher):
+    """A Hydra launcher of ablate: keeps what Hydra sets up, and starts each launch alike.
+
+    `launch_guard`, set by the sweeper, returns why no further job should start (a dead
+    store), or None.
+    """
+
+    config = task_function = hydra_context = launch_guard = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+
+    def start_launch(self, job_overrides, initial_job_idx: int, how: str) -> Path:
+        """Sets up Hydra's globals and logging, creates the sweep folder, logs `how` the jobs
+        will run and each job's overrides; returns the sweep folder."""
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        log.info(f"Launching {len(job_overrides)} jobs {how}")
+        for index, overrides in enumerate(job_overrides):
+            log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
+        return sweep_dir
+
+
+def settings_problem(limits: dict[str, tuple]) -> str | None:
+    """The first `hydra.launcher.<key>` below its lowest allowed value, as one line, or None.
+
+    Args:
+        limits: `{key: (value, lowest, meaning)}`; a None value is allowed.
+    """
+    for key, (value, lowest, meaning) in limits.items():
+        if value is not None and value < lowest:
+            return f"hydra.launcher.{key}={value}: expected a number >= {lowest} ({meaning})."
+    return None
 
 
 def die_with_parent() -> None:

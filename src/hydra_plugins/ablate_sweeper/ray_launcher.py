@@ -22,18 +22,20 @@ store (`sqlite:`, a folder) with `address` set; start a tracking server (`make s
 
 import contextlib
 import importlib.util
-import logging
 import os
 import signal
-from pathlib import Path
 
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn
 
 from ablate.interrupts import raise_if_interrupted
-from hydra_plugins.ablate_sweeper.jobs import failed_job, pack_job, run_packed_job
+from hydra_plugins.ablate_sweeper.jobs import (
+    JobLauncher,
+    failed_job,
+    pack_job,
+    run_packed_job,
+    settings_problem,
+)
 
-log = logging.getLogger(__name__)
 # The object store only carries the small packed jobs and results; Ray's default (30% of
 # memory in /dev/shm) fails in containers with a small /dev/shm.
 OBJECT_STORE_BYTES = 100 * 2**20
@@ -47,7 +49,7 @@ def _run_job(payload: bytes, overrides: list[str]) -> JobReturn:
         return failed_job(overrides, f"the job exited (exit status {exit_.code})")
 
 
-class RayLauncher(Launcher):
+class RayLauncher(JobLauncher):
     """Launches each job as a Ray task in a fresh worker process.
 
     Args:
@@ -72,7 +74,6 @@ class RayLauncher(Launcher):
         self.address, self.num_cpus = address, num_cpus
         self.cpus_per_job, self.gpus_per_job = cpus_per_job, gpus_per_job
         self.stop_timeout_s = stop_timeout_s
-        self.config = self.task_function = self.hydra_context = None
         self._started_ray = False
 
     @property
@@ -86,15 +87,16 @@ class RayLauncher(Launcher):
             return (
                 "hydra/launcher=ray needs Ray, which is not installed: pip install 'ablate[ray]'."
             )
-        limits = {
-            "num_cpus": (self.num_cpus, 1, "CPUs of the local Ray, or null"),
-            "cpus_per_job": (self.cpus_per_job, 0.01, "CPUs each job reserves"),
-            "gpus_per_job": (self.gpus_per_job, 0, "GPUs each job reserves"),
-            "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
-        }
-        for key, (value, lowest, meaning) in limits.items():
-            if value is not None and value < lowest:
-                return f"hydra.launcher.{key}={value}: expected a number >= {lowest} ({meaning})."
+        problem = settings_problem(
+            {
+                "num_cpus": (self.num_cpus, 1, "CPUs of the local Ray, or null"),
+                "cpus_per_job": (self.cpus_per_job, 0.01, "CPUs each job reserves"),
+                "gpus_per_job": (self.gpus_per_job, 0, "GPUs each job reserves"),
+                "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
+            }
+        )
+        if problem:
+            return problem
         if self.address is not None and self.num_cpus is not None:
             return (
                 f"hydra.launcher.num_cpus={self.num_cpus}: sizes a local Ray only; with "
@@ -126,16 +128,12 @@ class RayLauncher(Launcher):
             f"{self.gpus_per_job:g} GPU(s)."
         )
 
-    def setup(self, *, hydra_context, task_function, config) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
-
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         import ray
 
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self._start_ray(ray)
+        how = f"on Ray ({ray.cluster_resources().get('CPU')} CPUs, {self.cpus_per_job} per job)"
+        self.start_launch(job_overrides, initial_job_idx, how)
         threads = str(max(1, int(self.cpus_per_job)))
         task = ray.remote(
             max_calls=1,
@@ -146,15 +144,9 @@ class RayLauncher(Launcher):
                 "env_vars": {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
             },
         )(_run_job)
-        log.info(
-            f"Launching {len(job_overrides)} jobs on Ray ({ray.cluster_resources().get('CPU')} "
-            f"CPUs, {self.cpus_per_job} per job)"
-        )
         running = {}  # task reference -> position
         for position, overrides in enumerate(job_overrides):
-            index = initial_job_idx + position
-            log.info(f"\t#{index} : {' '.join(filter_overrides(overrides))}")
-            payload = pack_job(index, overrides, self)
+            payload = pack_job(initial_job_idx + position, overrides, self)
             running[task.remote(payload, list(overrides))] = position
         results: list[JobReturn | None] = [None] * len(job_overrides)
         try:

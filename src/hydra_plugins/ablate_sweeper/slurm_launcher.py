@@ -23,21 +23,23 @@ folder) with `hydra/launcher=slurm`; start a tracking server (`make server`).
 import collections
 import contextlib
 import importlib.util
-import logging
 import os
 import shutil
 import signal
 import threading
 import time
-from pathlib import Path
 
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn
 
 from ablate.interrupts import raise_if_interrupted
-from hydra_plugins.ablate_sweeper.jobs import failed_job, pack_job, run_packed_job
+from hydra_plugins.ablate_sweeper.jobs import (
+    JobLauncher,
+    failed_job,
+    pack_job,
+    run_packed_job,
+    settings_problem,
+)
 
-log = logging.getLogger(__name__)
 POLL_S = 1.0  # submitit asks SLURM (sacct) at most once a minute whatever this is
 
 
@@ -51,7 +53,7 @@ def _run_job(payload: bytes, overrides: list[str], threads: int | None) -> JobRe
         return failed_job(overrides, f"the job exited (exit status {exit_.code})")
 
 
-class SlurmLauncher(Launcher):
+class SlurmLauncher(JobLauncher):
     """Launches each job through submitit, on SLURM or on this machine.
 
     Args:
@@ -106,9 +108,6 @@ class SlurmLauncher(Launcher):
             "slurm_setup": list(setup or []),
             "local_setup": list(setup or []),
         }
-        self.config = self.task_function = self.hydra_context = None
-        # Set by the sweeper: returns why no further job should start (a dead store), or None.
-        self.launch_guard = None
 
     @property
     def remote(self) -> bool:
@@ -124,18 +123,16 @@ class SlurmLauncher(Launcher):
             )
         if self.cluster not in ("slurm", "local"):
             return f"hydra.launcher.cluster={self.cluster}: expected slurm or local."
-        limits = {
-            "timeout_min": (self.parameters["timeout_min"], 1, "minutes"),
-            "cpus_per_task": (self.cpus_per_task, 1, "CPUs of each job"),
-            "gpus_per_node": (self.parameters["gpus_per_node"], 0, "GPUs of each job"),
-            "mem_gb": (self.parameters["mem_gb"], 0.01, "GB of each job, or null"),
-            "array_parallelism": (self.array_parallelism, 1, "jobs running at once"),
-            "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
-        }
-        for key, (value, lowest, meaning) in limits.items():
-            if value is not None and value < lowest:
-                return f"hydra.launcher.{key}={value}: expected a number >= {lowest} ({meaning})."
-        return None
+        return settings_problem(
+            {
+                "timeout_min": (self.parameters["timeout_min"], 1, "minutes"),
+                "cpus_per_task": (self.cpus_per_task, 1, "CPUs of each job, or null"),
+                "gpus_per_node": (self.parameters["gpus_per_node"], 0, "GPUs of each job"),
+                "mem_gb": (self.parameters["mem_gb"], 0.01, "GB of each job, or null"),
+                "array_parallelism": (self.array_parallelism, 1, "jobs running at once"),
+                "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
+            }
+        )
 
     def unavailable(self) -> str | None:
         """Why jobs cannot be submitted from this machine, or None."""
@@ -171,23 +168,14 @@ class SlurmLauncher(Launcher):
             f"time, each with {', '.join(asked)}; files under {self.folder}."
         )
 
-    def setup(self, *, hydra_context, task_function, config) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
-
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        how = f"with submitit ({self.cluster}, {self.array_parallelism} at a time), files under"
+        self.start_launch(job_overrides, initial_job_idx, f"{how} {self.folder}")
         executor = self.executor(str(self.config.hydra.job.name))
-        log.info(
-            f"Launching {len(job_overrides)} jobs with submitit ({self.cluster}, "
-            f"{self.array_parallelism} at a time), files under {self.folder}"
-        )
         pending = collections.deque()
         for position, overrides in enumerate(job_overrides):
-            index = initial_job_idx + position
-            log.info(f"\t#{index} : {' '.join(filter_overrides(overrides))}")
-            pending.append((position, pack_job(index, overrides, self), list(overrides)))
+            payload = pack_job(initial_job_idx + position, overrides, self)
+            pending.append((position, payload, list(overrides)))
         results: list[JobReturn | None] = [None] * len(job_overrides)
         submitted = {}  # submitit job -> position
         try:

@@ -38,16 +38,17 @@ import time
 from pathlib import Path
 
 import cloudpickle
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn
 
 from ablate.interrupts import raise_if_interrupted
 from hydra_plugins.ablate_sweeper.jobs import (
+    JobLauncher,
     die_with_parent,
     failed_job,
     how_it_ended,
     pack_job,
     run_packed_job,
+    settings_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class _Worker:
     retiring: bool = False
 
 
-class WorkerPoolLauncher(Launcher):
+class WorkerPoolLauncher(JobLauncher):
     """Runs jobs in long-lived worker processes that import TensorFlow once.
 
     Args:
@@ -133,30 +134,22 @@ class WorkerPoolLauncher(Launcher):
     ):
         self.workers, self.jobs_per_worker, self.threads = workers, jobs_per_worker, threads
         self.max_rss_mb, self.stop_timeout_s = max_rss_mb, stop_timeout_s
-        self.config = self.task_function = self.hydra_context = None
-        # Set by the sweeper: returns why no further job should start (a dead store), or None.
-        self.launch_guard = None
         self._pool: list[_Worker] = []
         self._retired: list[_Worker] = []
         self._handovers: dict[int, int] = {}
         atexit.register(self.close)
 
-    def setup(self, *, hydra_context, task_function, config) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
-
     def problem(self) -> str | None:
         """What is wrong with the settings, as one line naming the key, or None."""
-        limits = {
-            "workers": (self.workers, 1, "jobs running at once"),
-            "jobs_per_worker": (self.jobs_per_worker, 1, "jobs before a worker is replaced"),
-            "threads": (self.threads, 1, "TensorFlow threads per worker, or null"),
-            "max_rss_mb": (self.max_rss_mb, 1, "MiB of resident memory, or null"),
-            "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
-        }
-        for key, (value, lowest, meaning) in limits.items():
-            if value is not None and value < lowest:
-                return f"hydra.launcher.{key}={value}: expected a number >= {lowest} ({meaning})."
-        return None
+        return settings_problem(
+            {
+                "workers": (self.workers, 1, "jobs running at once"),
+                "jobs_per_worker": (self.jobs_per_worker, 1, "jobs before a worker is replaced"),
+                "threads": (self.threads, 1, "TensorFlow threads per worker, or null"),
+                "max_rss_mb": (self.max_rss_mb, 1, "MiB of resident memory, or null"),
+                "stop_timeout_s": (self.stop_timeout_s, 0, "seconds"),
+            }
+        )
 
     def thread_budget(self) -> int | None:
         """TensorFlow threads per worker: `threads`, else usable cores / workers (None: all)."""
@@ -172,17 +165,9 @@ class WorkerPoolLauncher(Launcher):
             self._spawn()
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         threads = self.thread_budget()
-        log.info(
-            f"Launching {len(job_overrides)} jobs on {self.workers} warm worker(s), "
-            f"{threads or 'all'} thread(s) each"
-        )
-        for index, overrides in enumerate(job_overrides):
-            log.info(f"\t#{initial_job_idx + index} : {' '.join(filter_overrides(overrides))}")
+        how = f"on {self.workers} warm worker(s), {threads or 'all'} thread(s) each"
+        sweep_dir = self.start_launch(job_overrides, initial_job_idx, how)
         results: list[JobReturn | None] = [None] * len(job_overrides)
         self._handovers = {}  # position -> workers found dead when handed the job
         pending = collections.deque(
