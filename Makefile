@@ -29,12 +29,17 @@ $(VENV)/.system-packages: | $(VENV)/.installed
 
 system-packages: $(VENV)/.system-packages  ## Debian packages with offline data (WordNet)
 
+# The services some tests start: PostgreSQL (behind mlflow server) and Chromium (the UI test).
+$(VENV)/.test-packages: | $(VENV)/.installed
+	$(call apt_install,postgresql chromium,the tracking-server and browser tests skip without them)
+	touch $@
+
 setup: $(VENV)/.installed $(VENV)/.system-packages  ## create .venv, install ablate, its dev tools and data packages
 
 demo: setup  ## the main job: an ablation study (SWA, label smoothing) on bundled MNIST, with its report
 	$(PYTHON) -m ablate -m experiment=swa_smoothing
 
-test: setup  ## the whole suite, slow tests included (what CI runs)
+test: setup $(VENV)/.test-packages  ## the whole suite, slow tests included (what CI runs)
 	$(PYTHON) -m pytest
 
 test-fast: setup  ## the suite without tests marked slow
