@@ -105,6 +105,16 @@ def test_a_run_whose_store_was_away_gets_its_model_at_upload_once(logged):
     np.testing.assert_array_equal(uploaded.predict(few), original.predict(few))
 
 
+def test_a_run_reused_by_a_later_sweep_lists_the_same_model(logged):
+    from ablate.tracking import SweepStore
+
+    uri, cfg, _, run_id, _ = logged
+    store = SweepStore(cfg.tracking)
+    source = store.client.get_run(run_id)
+    reused = store.reuse(run_id, source, "baseline seed=0", {})
+    assert only_model_of(store.client, reused) == only_model_of(store.client, run_id)
+
+
 def test_by_default_no_model_is_logged(tmp_path, store_uri, monkeypatch):
     import mlflow
 

@@ -532,12 +532,13 @@ class SweepStore:
         """Records a FINISHED child run of this sweep whose results are copied from `source`.
 
         Params, every metric's full history and the source's tags (under this sweep's own
-        sweep tags) are copied; `ablate.reused_from` names the source. Nothing is trained.
+        sweep tags) are copied, and the source's logged model (`tracking.log_model`) is listed
+        among the new run's outputs; `ablate.reused_from` names the source. Nothing is trained.
 
         Returns:
             The new run's id.
         """
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
 
         copied = {
             k: v
@@ -559,6 +560,10 @@ class SweepStore:
         ]
         for start in range(0, len(metrics), 1000):  # MLflow takes 1000 metrics per call
             self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        outputs = self.client.get_run(source.info.run_id).outputs  # search results lack them
+        models = [LoggedModelOutput(o.model_id, o.step) for o in outputs.model_outputs]
+        if models:
+            self.client.log_outputs(run_id, models)
         self.client.set_terminated(run_id, status="FINISHED")
         return run_id
 
