@@ -39,6 +39,7 @@ from hydra_plugins.ablate_sweeper.jobs import (
 # The object store only carries the small packed jobs and results; Ray's default (30% of
 # memory in /dev/shm) fails in containers with a small /dev/shm.
 OBJECT_STORE_BYTES = 100 * 2**20
+WAIT_S = 0.2
 
 
 def _run_job(payload: bytes, overrides: list[str]) -> JobReturn:
@@ -151,7 +152,9 @@ class RayLauncher(JobLauncher):
         results: list[JobReturn | None] = [None] * len(job_overrides)
         try:
             while running:
-                ready, _ = ray.wait(list(running), num_returns=1)
+                # Python runs signal handlers only between Ray's calls: a short wait lets an
+                # interrupt cancel the tasks at once, not when the next one has finished.
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
                 raise_if_interrupted()  # one Python swallowed (`ablate.interrupts`)
                 for reference in ready:
                     position = running.pop(reference)
