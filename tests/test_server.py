@@ -4,6 +4,7 @@ against it."""
 import json
 import shutil
 import subprocess
+import threading
 import sys
 import urllib.request
 import uuid
@@ -124,3 +125,29 @@ def test_a_parallel_sweep_against_the_server_reports_as_its_folder(tmp_path, tra
     )
     assert shown.returncode == 0, shown.stderr
     assert (tmp_path / "report" / "report.md").read_text() == (sweep_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_parallel_runs_logging_the_same_data_each_list_it_once(tracking_server):
+    from ablate.tracking import MlflowRun
+
+    client = mlflow.MlflowClient(tracking_server)
+    experiment_id = client.create_experiment(f"datasets-{uuid.uuid4().hex[:8]}")
+    for _ in range(5):  # rounds of 4 runs logging a dataset new to the store at the same moment
+        description = {"name": "digits", "digest": uuid.uuid4().hex[:8], "source_type": "code", "source": "x"}
+        runs = [MlflowRun(client, client.create_run(experiment_id).info.run_id) for _ in range(4)]
+        together = threading.Barrier(len(runs))
+
+        def log(run):
+            together.wait()
+            run.log_dataset(description)
+
+        threads = [threading.Thread(target=log, args=(run,)) for run in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [run.unreached for run in runs] == [None] * 4
+        for run in runs:
+            (logged,) = client.get_run(run.run_id).inputs.dataset_inputs
+            assert logged.dataset.digest == description["digest"]

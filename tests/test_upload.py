@@ -96,7 +96,9 @@ def test_a_server_killed_mid_sweep_loses_nothing_and_the_upload_completes_the_st
     (sweep_dir,) = list(tmp_path.glob("multirun/*/*/"))
     folder_frame = runs_from_dir(sweep_dir)
     assert (folder_frame["status"] == "FINISHED").sum() >= 2  # training went on offline
-    assert list(sweep_dir.glob("*/not_uploaded.json"))
+    first_marker = sorted(sweep_dir.glob("*/not_uploaded.json"))[0]
+    reason = json.loads(first_marker.read_text())["reason"]
+    assert f"stopped answering ({reason}): " in stderr  # what the first failed call said
 
     server = start_server(tmp_path, port)
     try:

@@ -248,6 +248,33 @@ def log_run_folder(client, run_id: str, folder: Path) -> None:
             client.log_artifact(run_id, str(path))
 
 
+def log_dataset_input(client, run_id: str, dataset, attempts: int = 3) -> None:
+    """Links `dataset` (an MLflow `DatasetInput`) to run `run_id`, created in its experiment
+    on first use.
+
+    MLflow's store looks the dataset up and inserts it when absent, in two steps: on a database
+    server, the runs of a parallel sweep logging the same data at once race, and all but one
+    fail on the unique key `dataset_pk` (4 runs at a time against PostgreSQL: 12 failures in 40
+    calls). The dataset then exists, so the call is made again; a retry succeeded every time.
+    """
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=[dataset])
+            return
+        except Exception as error:  # MlflowException, the unique-key violation under it
+            if attempt + 1 == attempts or not _duplicate_key(error):
+                raise
+
+
+def _duplicate_key(error: Exception) -> bool:
+    """Whether `error` is a database's unique-key violation (PostgreSQL, MySQL or SQLite)."""
+    text = str(error)
+    return any(
+        marker in text
+        for marker in ("duplicate key value", "Duplicate entry", "UNIQUE constraint failed")
+    )
+
+
 def log_model_folder(client, run_id: str, folder: Path) -> str:
     """Logs an MLflow Model folder (`ablate.mlflow_model`) as the model of run `run_id`.
 
@@ -346,7 +373,7 @@ class MlflowRun:
         dataset = DatasetInput(
             Dataset(**description), [InputTag("mlflow.data.context", "training")]
         )
-        self._call(self._client.log_inputs, self.run_id, datasets=[dataset])
+        self._call(log_dataset_input, self._client, self.run_id, dataset)
 
     def end(self, status: str, reason: str | None = None, error: str | None = None) -> None:
         """Sets the terminal status, with `ablate.failure_reason` and `ablate.error` tags."""

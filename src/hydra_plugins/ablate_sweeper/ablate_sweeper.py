@@ -73,6 +73,16 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _first_store_error(record: dict) -> str:
+    """The first error a run of the sweep got from its store (its upload marker), else the
+    parent run's."""
+    from ablate.run_files import UPLOAD_MARKER
+
+    for folder in record["not_uploaded"]:
+        return json.loads((Path(folder) / UPLOAD_MARKER).read_text())["reason"]
+    return record.get("tracking_error", "no answer")
+
+
 def _order(ablation: DictConfig) -> str:
     """`ablation.order`: the run order of `ablate.sweep.plan.paired_runs`."""
     return OmegaConf.select(ablation, "order", default="interleaved")
@@ -500,10 +510,10 @@ class AblateSweeper(Sweeper):
             print(f"Runs in the MLflow UI: {runs_table_link(store.uri, store.experiment_id)}")
         if record["not_uploaded"] or record.get("parent_closed") is False:
             print(
-                f"ablate: the tracking store {store.uri} stopped answering: "
-                f"{len(record['not_uploaded'])} run(s) are kept in their folders only; once it "
-                f"is back, run `python -m ablate.upload {sweep_dir}`, then rerun this command "
-                "for the runs that could not start.",
+                f"ablate: the tracking store {store.uri} stopped answering "
+                f"({_first_store_error(record)}): {len(record['not_uploaded'])} run(s) are kept "
+                f"in their folders only; once it is back, run `python -m ablate.upload "
+                f"{sweep_dir}`, then rerun this command for the runs that could not start.",
                 file=sys.stderr,
             )
         return returns
