@@ -4,8 +4,8 @@ against it."""
 import json
 import shutil
 import subprocess
-import threading
 import sys
+import threading
 import urllib.request
 import uuid
 from pathlib import Path
@@ -127,6 +127,21 @@ def test_a_parallel_sweep_against_the_server_reports_as_its_folder(tmp_path, tra
     assert (tmp_path / "report" / "report.md").read_text() == (sweep_dir / "report.md").read_text()
 
 
+def log_at_once(runs, description: dict) -> None:
+    """Each of `runs` logs the dataset `description` from its own thread, all at one moment."""
+    together = threading.Barrier(len(runs))
+
+    def log(run):
+        together.wait()
+        run.log_dataset(description)
+
+    threads = [threading.Thread(target=log, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 @pytest.mark.slow
 def test_parallel_runs_logging_the_same_data_each_list_it_once(tracking_server):
     from ablate.tracking import MlflowRun
@@ -134,20 +149,11 @@ def test_parallel_runs_logging_the_same_data_each_list_it_once(tracking_server):
     client = mlflow.MlflowClient(tracking_server)
     experiment_id = client.create_experiment(f"datasets-{uuid.uuid4().hex[:8]}")
     for _ in range(5):  # rounds of 4 runs logging a dataset new to the store at the same moment
-        description = {"name": "digits", "digest": uuid.uuid4().hex[:8], "source_type": "code", "source": "x"}
+        digest = uuid.uuid4().hex[:8]
+        description = {"name": "digits", "digest": digest, "source_type": "code", "source": "x"}
         runs = [MlflowRun(client, client.create_run(experiment_id).info.run_id) for _ in range(4)]
-        together = threading.Barrier(len(runs))
-
-        def log(run):
-            together.wait()
-            run.log_dataset(description)
-
-        threads = [threading.Thread(target=log, args=(run,)) for run in runs]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        log_at_once(runs, description)
         assert [run.unreached for run in runs] == [None] * 4
         for run in runs:
             (logged,) = client.get_run(run.run_id).inputs.dataset_inputs
-            assert logged.dataset.digest == description["digest"]
+            assert logged.dataset.digest == digest
