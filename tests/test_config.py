@@ -53,9 +53,12 @@ def test_every_group_has_options():
         "attention",
         "swa",
         "ema",
+        "profile",
+        "quantize",
         "tracking",
     }
     assert {("swa", "on"), ("swa", "off"), ("attention", "mhsa"), ("ema", "on")} <= set(OPTIONS)
+    assert {("profile", "on"), ("quantize", "int8"), ("quantize", "float16")} <= set(OPTIONS)
 
 
 @pytest.mark.parametrize("group, option", OPTIONS)

@@ -240,3 +240,44 @@ def test_each_run_logs_its_training_data_as_an_mlflow_dataset(tmp_path, store_ur
     assert (table.source_type, table.source) == ("local", str(tmp_path / "table.npz"))
     content = b"table.npz" + (tmp_path / "table.npz").read_bytes()  # name and bytes
     assert table.digest == hashlib.sha256(content).hexdigest()[:16]
+
+
+def test_profile_and_quantize_record_their_evidence_and_log_their_files(tmp_path, store_uri):
+    import mlflow
+
+    overrides = ("profile=on", "profile.start_step=5", "profile.steps=8", "quantize=int8")
+    cfg = compose(*TINY, *overrides, f"tracking.uri={store_uri}")
+    metrics = run(cfg, tmp_path / "out", "deployed")
+
+    assert metrics["profile_steps"] == 8  # training batches 6..13
+    assert metrics["profile_step_time_ms"] > 0
+    assert 0 <= metrics["profile_input_wait_share"] < 0.5  # in-memory digits: compute-bound
+    tflite = (tmp_path / "out" / "model.tflite").read_bytes()
+    assert metrics["tflite_size_bytes"] == len(tflite)
+    assert metrics["tflite_size_bytes"] < 0.35 * metrics["float32_tflite_size_bytes"]
+    assert abs(metrics["tflite_test_accuracy"] - metrics["test_accuracy"]) < 0.05
+    assert metrics["tflite_latency_ms"] > 0 and metrics["float32_tflite_latency_ms"] > 0
+
+    client = mlflow.MlflowClient(store_uri)
+    (logged,) = runs_in(store_uri).to_dict("records")
+    assert logged["metrics.profile_steps"] == 8
+    assert logged["metrics.tflite_size_bytes"] == len(tflite)
+    run_id = logged["run_id"]
+    assert "model.tflite" in {a.path for a in client.list_artifacts(run_id)}
+    folder = "profile/train/plugins/profile"
+    (moment,) = client.list_artifacts(run_id, folder)  # one trace, in TensorBoard's layout
+    (trace,) = client.list_artifacts(run_id, moment.path)
+    assert trace.path.endswith(".xplane.pb") and trace.file_size > 0
+
+
+def test_a_profiling_window_past_the_end_of_training_is_refused_before_any_run(tmp_path, store_uri):
+    # digits, batch 64: 20 training batches an epoch, 40 in the 2 epochs of TINY
+    cfg = compose(*TINY, "profile=on", "profile.start_step=30", f"tracking.uri={store_uri}")
+    with pytest.raises(InputError) as raised:
+        run(cfg, tmp_path / "out", "too long")
+    assert str(raised.value) == (
+        "`profile.start_step` + `profile.steps` must be at most the training batches (40: 2 "
+        "epoch(s) of 20). Received: profile.start_step=30, profile.steps=20. Lower them or "
+        "raise training.epochs."
+    )
+    assert not (tmp_path / "mlflow.db").exists() or runs_in(store_uri).empty

@@ -35,6 +35,8 @@ from ablate.technique_config import (
     MhsaConfig,
     MixUpConfig,
     OptimizerConfig,
+    ProfileConfig,
+    QuantizeConfig,
     RandAugmentConfig,
     ScheduleConfig,
     SgdConfig,
@@ -349,6 +351,8 @@ class AblateConfig:
     attention: AttentionConfig = MISSING
     swa: SwaConfig = MISSING
     ema: EmaConfig = MISSING
+    profile: ProfileConfig = MISSING
+    quantize: QuantizeConfig = MISSING
     tracking: TrackingConfig = MISSING
     ablation: AblationConfig = dataclasses.field(default_factory=AblationConfig)
     smoothing: float = knob(
@@ -421,6 +425,8 @@ SCHEMAS = {
     },
     "swa": {"base_swa": SwaConfig},
     "ema": {"base_ema": EmaConfig},
+    "profile": {"base_profile": ProfileConfig},
+    "quantize": {"base_quantize": QuantizeConfig},
     "tracking": {"base_tracking": TrackingConfig},
 }
 

@@ -39,7 +39,7 @@ from ablate.interrupts import raise_if_interrupted
 from ablate.metrics import EPOCH_METRICS, classification_metrics
 from ablate.mlflow_model import save_mlflow_model
 from ablate.models import build_model
-from ablate.run_files import write_run_files, write_upload_marker
+from ablate.run_files import TFLITE_FILE, write_run_files, write_upload_marker
 from ablate.technique_config import RESAMPLING
 from ablate.techniques import balancing
 from ablate.techniques.attention import attention_summary
@@ -53,7 +53,14 @@ from ablate.techniques.optimizer import (
     updates_per_epoch,
     whole_updates,
 )
+from ablate.techniques.profiling import (
+    PROFILE_FOLDER,
+    profile_metrics,
+    profiler_callback,
+    trace_file,
+)
 from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
+from ablate.validation import check_profile_window
 
 FLIPPABLE_SOURCES = ("image_folder",)  # natural images; digits must never be mirrored
 FLIPPABLE_KERAS_DATASETS = ("cifar10", "cifar100", "fashion_mnist")
@@ -145,9 +152,14 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
     try:
         record.log_params(flatten(resolved) | flatten(facts, "dataset."))
         record.log_dataset(dataset_description(resolved["data"], fingerprint))
+        profiler = profiler_callbacks(cfg.profile, output_dir)
         outcome = fit_and_evaluate(
-            cfg, model, splits, pipelines, class_weight, callbacks=[EpochLogger(record)]
+            cfg, model, splits, pipelines, class_weight, [EpochLogger(record), *profiler]
         )
+        if profiler:
+            outcome.metrics.update(profile_metrics(written_trace(output_dir / PROFILE_FOLDER)))
+        if cfg.quantize.name != "off":
+            outcome.metrics.update(quantize_and_measure(cfg, model, splits, output_dir))
         record.log_metrics(outcome.metrics)
         if cfg.tracking.log_model:  # kept in the folder too: an upload logs it if unreached
             examples = splits.x_val[:MODEL_EXAMPLE_INPUTS]
@@ -160,6 +172,9 @@ def run(cfg: DictConfig, output_dir: Path, run_name: str) -> dict[str, float]:
         raise
     except DivergedError as diverged:
         reason, error = "diverged", str(diverged)
+        raise
+    except InputError as refused:  # after training: a model the TFLite converter cannot take
+        reason, error = "input_error", str(refused)
         raise
     except Exception as failure:
         reason, error = "exception", f"{type(failure).__name__}: {failure}"
@@ -248,6 +263,11 @@ def build_pipelines(cfg: DictConfig, splits: Splits) -> Pipelines:
     check_batch_size(splits, batch_size)
     steps_per_epoch = int(np.ceil(len(splits.y_train) / batch_size))
     check_accumulation(cfg.accumulation, steps_per_epoch, batch_size)
+    if cfg.profile.enabled:
+        batches = cfg.accumulation * updates_per_epoch(steps_per_epoch, cfg.accumulation)
+        check_profile_window(
+            cfg.profile.start_step, cfg.profile.steps, batches, cfg.training.epochs
+        )
 
     examples = example_dataset(splits.x_train, splits.y_train, num_classes)
     train_plain = batch_examples(examples, len(splits.y_train), batch_size)
@@ -382,6 +402,56 @@ def fit_and_evaluate(
     return Outcome(
         history={k: [float(v) for v in vs] for k, vs in history.items()}, metrics=metrics
     )
+
+
+def profiler_callbacks(profile: DictConfig, output_dir: Path) -> list[keras.callbacks.Callback]:
+    """`[TensorBoard(profile_batch=...)]` writing to `<output_dir>/profile` with `profile=on`,
+    else `[]`."""
+    if not profile.enabled:
+        return []
+    return [profiler_callback(output_dir / PROFILE_FOLDER, profile.start_step, profile.steps)]
+
+
+def written_trace(log_dir: Path) -> Path:
+    """The trace `profiler_callbacks` wrote under `log_dir`.
+
+    Raises:
+        RuntimeError: if there is none: Keras only logs that it could not start the profiler
+            (e.g. another profiler running in this process) and trains on.
+    """
+    trace = trace_file(log_dir)
+    if trace is None:
+        raise RuntimeError(f"profile=on: TensorBoard wrote no profiler trace under {log_dir}")
+    return trace
+
+
+def quantize_and_measure(
+    cfg: DictConfig, model: keras.Model, splits: Splits, output_dir: Path
+) -> dict[str, float]:
+    """Converts the trained `model` as `quantize` asks, keeps `model.tflite` in `output_dir`
+    and measures it on the test split (`ablate.techniques.quantization.quantization_metrics`).
+
+    With `quantize=int8`, `quantize.calibration_examples` training examples, drawn with the
+    run's seed, calibrate the activation ranges.
+    """
+    from ablate.techniques.quantization import quantization_metrics
+
+    calibration = None
+    if cfg.quantize.name == "int8":
+        count = min(cfg.quantize.calibration_examples, len(splits.x_train))
+        drawn = np.random.default_rng(cfg.seed).choice(len(splits.x_train), count, replace=False)
+        calibration = splits.x_train[np.sort(drawn)].astype("float32")
+    metrics, flatbuffer = quantization_metrics(
+        model,
+        cfg.quantize.name,
+        calibration,
+        splits.x_test.astype("float32"),
+        splits.y_test,
+        repeats=cfg.quantize.latency_runs,
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / TFLITE_FILE).write_bytes(flatbuffer)
+    return metrics
 
 
 def swa_callbacks(cfg: DictConfig, pipelines: Pipelines) -> list[keras.callbacks.Callback]:

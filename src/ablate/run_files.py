@@ -60,6 +60,8 @@ UPLOAD_MARKER = "not_uploaded.json"
 # With `tracking.log_model=true`: the trained model as an MLflow Model (`ablate.mlflow_model`),
 # logged as the run's model, not among its artifacts (`ablate.tracking.log_run_folder`).
 MODEL_FOLDER = "model"
+# With `quantize=dynamic|float16|int8`: the converted model (`ablate.techniques.quantization`).
+TFLITE_FILE = "model.tflite"
 
 
 def write_upload_marker(folder: Path, run_id: str, tracking_uri: str, reason: str) -> None:

@@ -1,6 +1,6 @@
 """Schemas of the technique groups: attention, augment, balance, training, optimizer,
-schedule, swa and ema; with `ablate.config` (data, model, tracking, ablation), the one home
-of each knob's default, rule and help.
+schedule, swa, ema, profile and quantize; with `ablate.config` (data, model, tracking,
+ablation), the one home of each knob's default, rule and help.
 """
 
 import dataclasses
@@ -14,6 +14,7 @@ from ablate.validation import (
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
     PATH,
+    QUANTIZE_MODES,
     UNIT,
     Rule,
     above,
@@ -316,4 +317,58 @@ class EmaConfig:
         "`<optimizer>(ema_overwrite_frequency=)`: copy the EMA into the model every N updates; "
         "null: only at the end",
         nullable(COUNT),
+    )
+
+
+@dataclasses.dataclass
+class ProfileConfig:
+    """A TensorBoard profiler trace of a window of training steps
+    (`ablate.techniques.profiling`): `keras.callbacks.TensorBoard(profile_batch=)`, written to
+    the run's `profile/` folder and logged with it. Runs record `profile_steps`,
+    `profile_step_time_ms` and `profile_input_wait_share` (the share of the steps' time spent
+    waiting for the input pipeline); the report flags an arm waiting half of its step time or
+    more as input-bound.
+    """
+
+    enabled: bool = knob(False, BY_OPTION)
+    start_step: int = knob(
+        10,
+        "training batches (counted across epochs) before the window: warm-up, tracing and "
+        "the first allocations stay out of it",
+        at_least(0, integer=True),
+    )
+    steps: int = knob(
+        20,
+        "training batches profiled; the window must end within training (epochs x batches "
+        "per epoch)",
+        COUNT,
+    )
+
+
+@dataclasses.dataclass
+class QuantizeConfig:
+    """Post-training quantization with the TFLite converter (`ablate.techniques.quantization`),
+    after training and evaluation, of the final (averaged, with SWA or EMA) model.
+
+    `dynamic`: int8 weights, float activations; `float16`: float16 weights; `int8`: int8
+    weights and activations, calibrated on training examples (inputs and outputs stay
+    float32). The converted model is evaluated on the same test split; runs record
+    `tflite_size_bytes`, `tflite_test_accuracy`, `tflite_latency_ms` and the plain float32
+    TFLite model's `float32_tflite_size_bytes` and `float32_tflite_latency_ms`, and keep
+    `model.tflite`. No quantization-aware training or pruning: tensorflow-model-optimization
+    does not support Keras 3.
+    """
+
+    name: str = knob("off", BY_OPTION, one_of(QUANTIZE_MODES))
+    calibration_examples: int = knob(
+        100,
+        "with `int8`: training examples, drawn at random (seeded), that calibrate the "
+        "activation ranges (`TFLiteConverter.representative_dataset`)",
+        COUNT,
+    )
+    latency_runs: int = knob(
+        200,
+        "single-example invocations timed (after 20 untimed), one interpreter thread; "
+        "`tflite_latency_ms` is their median",
+        COUNT,
     )

@@ -28,6 +28,7 @@ MIN_ATTENTION_TOKENS = 4
 IMAGENET_ALPHAS = {False: (0.75, 1.0), True: (1.0,)}
 IMAGE_AUGMENTATIONS = ("basic", "randaugment", "augmix", "autoaugment", "mixup", "cutmix")
 DISTRIBUTE_OPTIONS = ("none", "mirrored")  # `training.distribute`
+QUANTIZE_MODES = ("off", "dynamic", "float16", "int8")  # `quantize`
 # Caps on knobs whose absurd values would fail deep inside a library, or never end.
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1_000_000
@@ -363,6 +364,40 @@ def check_distribute_fits(
         )
 
 
+def check_profile_window(start_step: int, steps: int, batches: int, epochs: int) -> None:
+    """Refuses a profiling window that ends after training (`profile=on`).
+
+    Args:
+        start_step: `profile.start_step`, the batches before the window.
+        steps: `profile.steps`, the batches profiled.
+        batches: the training batches of an epoch.
+        epochs: `training.epochs`.
+
+    Raises:
+        InputError: naming `profile.start_step` and `profile.steps`.
+    """
+    total = batches * epochs
+    if start_step + steps > total:
+        raise InputError(
+            f"`profile.start_step` + `profile.steps` must be at most the training batches "
+            f"({total}: {epochs} epoch(s) of {batches}). Received: profile.start_step="
+            f"{start_step}, profile.steps={steps}. Lower them or raise training.epochs."
+        )
+
+
+def check_quantize_fits_model(quantize: str, model: str) -> None:
+    """`quantize=dynamic|float16|int8` converts with the TFLite converter, which has no
+    builtin for the string ops of `model=text_embedding`'s `TextVectorization`
+    (`tf.StringLower`: "neither a custom op nor a flex op")."""
+    if quantize != "off" and model == "text_embedding":
+        raise refusal(
+            f"quantize={quantize}",
+            "model=text_embedding",
+            "the TFLite converter has no builtin for its text-vectorization string ops",
+            "Use quantize=off with text data.",
+        )
+
+
 def check_log_model(log_model: bool, backend: str) -> None:
     """`tracking.log_model=true` needs a store to log the model to: not with `tracking=none`."""
     if log_model and backend == "none":
@@ -516,6 +551,7 @@ def check_combinations(cfg: DictConfig) -> None:
     check_distribute_fits(cfg.training.distribute, cfg.accumulation, overwrite, cfg.model.name)
     check_log_model(cfg.tracking.log_model, cfg.tracking.backend)
     check_attention_fits(cfg.attention.name, cfg.model.name)
+    check_quantize_fits_model(cfg.quantize.name, cfg.model.name)
     if cfg.model.name == "mobilenet_v3_small":
         model = cfg.model
         check_mobilenet_weights(model.alpha, model.minimalistic, model.se, model.weights)

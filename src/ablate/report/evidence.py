@@ -2,7 +2,9 @@
 
 A run records what its techniques did (`docs/runs.md`): SWA snapshots, optimizer updates and
 the learning rate at the first, peak and last update, the attention block's tokens and
-parameters, the share of training images an augmentation changed. This module summarises
+parameters, the share of training images an augmentation changed, the converted model's size
+(`quantize=`), the profiled step time and its share waiting for input (`profile=on`). This
+module summarises
 them per arm (means over the arm's finished runs), so a reader can check that an arm did
 what its name says, beside the statistics.
 """
@@ -12,6 +14,8 @@ import math
 import pandas as pd
 
 from ablate.report.frame import FINISHED, arm_order
+
+INPUT_BOUND_SHARE = 0.5  # an arm waiting for input this share of its step time or more
 
 
 def _mean(runs: pd.DataFrame, column: str) -> float:
@@ -40,6 +44,17 @@ def _described(runs: pd.DataFrame) -> str:
     share = _mean(runs, "augment_changed_share")
     if not math.isnan(share):
         parts.append(f"augmentation changed {100 * share:.0f} % of images")
+    size, reference = _mean(runs, "tflite_size_bytes"), _mean(runs, "float32_tflite_size_bytes")
+    if not math.isnan(size):
+        parts.append(f"TFLite model {size / 1024:.1f} KB ({size / reference:.2f}× float32)")
+    waiting = _mean(runs, "profile_input_wait_share")
+    if not math.isnan(waiting):
+        step, steps = _mean(runs, "profile_step_time_ms"), _mean(runs, "profile_steps")
+        bound = ", input-bound" if waiting >= INPUT_BOUND_SHARE else ""
+        parts.append(
+            f"profiled {steps:.0f} steps: {step:.1f} ms/step, {100 * waiting:.0f} % waiting "
+            f"for input{bound}"
+        )
     return "; ".join(parts) or "n/a"
 
 
@@ -55,3 +70,21 @@ def applied_as(frame: pd.DataFrame) -> pd.DataFrame:
     finished = frame[frame["status"] == FINISHED]
     rows = [[arm, _described(finished[finished["arm"] == arm])] for arm in arm_order(frame)]
     return pd.DataFrame(rows, columns=["arm", "applied as"])
+
+
+def input_bound_note(frame: pd.DataFrame) -> str:
+    """A note naming the arms whose profiled steps wait for input half the time or more
+    (`profile=on`), or "" when none does."""
+    if "profile_input_wait_share" not in frame:
+        return ""
+    finished = frame[frame["status"] == FINISHED]
+    shares = finished.groupby("arm")["profile_input_wait_share"].mean().dropna()
+    bound = [arm for arm in arm_order(frame) if shares.get(arm, 0.0) >= INPUT_BOUND_SHARE]
+    if not bound:
+        return ""
+    named = ", ".join(f"{arm} ({100 * shares[arm]:.0f} %)" for arm in bound)
+    return (
+        f"\n- **Input-bound** (profile=on): {named} of the profiled step time waiting for the "
+        "input pipeline; a faster pipeline (fewer or cheaper augmentations, `tf.data` "
+        "parallelism), not a faster model, would shorten these runs."
+    )

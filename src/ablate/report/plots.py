@@ -317,3 +317,48 @@ def per_seed(frame: pd.DataFrame) -> Figure:
     axes.set_title("Test accuracy of every run")
     _legend(axes, loc="best")
     return figure
+
+
+def size_accuracy(frame: pd.DataFrame) -> Figure:
+    """Test accuracy against model size: the baseline's Keras model at the float32 TFLite size,
+    and every quantized arm's converted model (`quantize=`), mean ± std over seeds.
+
+    Args:
+        frame: the tidy table, with runs that recorded `tflite_size_bytes`.
+
+    Returns:
+        The figure, its size axis in KB.
+    """
+    check_frame(frame)
+    base = baseline_arm(frame)
+    arms = arm_order(frame)
+    colors = _arm_colors(arms, base)
+    finished = frame[frame["status"] == FINISHED]
+    quantized = finished[finished["tflite_size_bytes"].notna()]
+    figure = _figure(7, 4.5)
+    axes = figure.subplots()
+    baseline = finished[finished["arm"] == base]
+    if not quantized.empty and not baseline.empty:
+        size = quantized["float32_tflite_size_bytes"].mean() / 1024
+        accuracy = 100 * baseline["test_accuracy"]
+        spread = accuracy.std(ddof=1) if len(accuracy) > 1 else None
+        axes.errorbar(
+            [size], [accuracy.mean()], yerr=spread, fmt="*", markersize=14,
+            color=BASELINE_COLOR, capsize=3, label=f"{base}: Keras float32",
+        )  # fmt: skip
+    for arm in arms:
+        runs = quantized[quantized["arm"] == arm]
+        if runs.empty:
+            continue
+        sizes, accuracy = runs["tflite_size_bytes"] / 1024, 100 * runs["tflite_test_accuracy"]
+        many = len(runs) > 1
+        axes.errorbar(
+            [sizes.mean()], [accuracy.mean()], xerr=sizes.std(ddof=1) if many else None,
+            yerr=accuracy.std(ddof=1) if many else None, fmt="o", color=colors[arm],
+            capsize=3, label=f"{arm}: TFLite",
+        )  # fmt: skip
+    axes.set_xlabel("model size (KB)")
+    axes.set_ylabel("test accuracy (%, mean ± std over seeds)")
+    axes.set_title("Accuracy against deployed model size")
+    _legend(axes, loc="best")
+    return figure

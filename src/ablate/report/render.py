@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 
 from ablate.report import plots
 from ablate.report.claims import claim_check
-from ablate.report.evidence import applied_as
+from ablate.report.deployment import (
+    deployment_table,
+    float32_reference,
+    format_deployment,
+    has_quantized_runs,
+    post_training_verdicts,
+)
+from ablate.report.evidence import applied_as, input_bound_note
 from ablate.report.factorial import cell_means, interactions, is_full_grid, main_effects
 from ablate.report.frame import check_frame, run_counts
 from ablate.report.stats import ROPE
@@ -45,6 +52,8 @@ CAPTIONS = {
     "pareto": "Test accuracy against training time, mean ± std over seeds (star: baseline).",
     "learning_curves": "Validation accuracy per epoch and per second (mean ± std over seeds).",
     "per_seed": "Every run's test accuracy, coloured by seed (bar: arm mean).",
+    "size_accuracy": "Test accuracy against model size: the baseline's Keras model at its float32 "
+    "TFLite size (star) and each quantized arm's TFLite model, mean ± std over seeds.",
 }
 
 
@@ -124,6 +133,8 @@ def build_report(
     else:
         effects = crossed = None
     main = main_table(frame, rope, min_effect)
+    if has_quantized_runs(frame):
+        main = post_training_verdicts(main, frame)
     note = footnote(main, rope)
     if decisions is not None:
         verdicts = dict(zip(decisions["arm"], decisions["verdict"], strict=True))
@@ -134,6 +145,8 @@ def build_report(
             "valid despite the repeated looks; the table below says why each arm stopped."
         )
     draws = FIGURES | {"forest": functools.partial(plots.forest, rope=rope)}
+    if has_quantized_runs(frame):
+        draws["size_accuracy"] = plots.size_accuracy
     return Report(
         sweep_id=",".join(sorted({str(s) for s in frame["sweep_id"]})),
         design=design,
@@ -168,8 +181,12 @@ def _sections(report: Report) -> list[tuple[str, str]]:
         ("Accuracy against the baseline", markdown_table(shown[ACCURACY_HEADERS])),
         ("Other metrics and cost (same rows)", markdown_table(shown[COST_HEADERS])),
         ("Applied as (evidence recorded by the runs)", markdown_table(applied_as(report.frame))),
-        ("Notes", report.footnote),
     ]
+    if has_quantized_runs(report.frame):
+        table = format_deployment(deployment_table(report.frame))
+        body = markdown_table(table) + "\n\n" + float32_reference(report.frame)
+        sections.append(("Deployed model: TFLite quantization (quantize=)", body))
+    sections.append(("Notes", report.footnote + input_bound_note(report.frame)))
     if report.decisions is not None:
         columns = ["arm", "seeds", "wins", "ties", "losses", "verdict", "reason"]
         title = "Adaptive seeding: paired seeds per arm and why it stopped"
