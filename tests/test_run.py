@@ -257,6 +257,7 @@ def test_profile_and_quantize_record_their_evidence_and_log_their_files(tmp_path
     assert metrics["tflite_size_bytes"] < 0.35 * metrics["float32_tflite_size_bytes"]
     assert abs(metrics["tflite_test_accuracy"] - metrics["test_accuracy"]) < 0.05
     assert metrics["tflite_latency_ms"] > 0 and metrics["float32_tflite_latency_ms"] > 0
+    assert metrics["tflite_int8_tensor_share"] >= 0.45  # all but biases, shapes and the edges
 
     client = mlflow.MlflowClient(store_uri)
     (logged,) = runs_in(store_uri).to_dict("records")

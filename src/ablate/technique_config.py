@@ -353,10 +353,11 @@ class QuantizeConfig:
     `dynamic`: int8 weights, float activations; `float16`: float16 weights; `int8`: int8
     weights and activations, calibrated on training examples (inputs and outputs stay
     float32). The converted model is evaluated on the same test split; runs record
-    `tflite_size_bytes`, `tflite_test_accuracy`, `tflite_latency_ms` and the plain float32
-    TFLite model's `float32_tflite_size_bytes` and `float32_tflite_latency_ms`, and keep
-    `model.tflite`. No quantization-aware training or pruning: tensorflow-model-optimization
-    does not support Keras 3.
+    `tflite_size_bytes`, `tflite_test_accuracy`, `tflite_latency_ms`,
+    `tflite_int8_tensor_share` and the plain float32 TFLite model's
+    `float32_tflite_size_bytes` and `float32_tflite_latency_ms`, and keep `model.tflite`
+    (docs/deployment.md). No quantization-aware training or pruning:
+    tensorflow-model-optimization does not support Keras 3.
     """
 
     name: str = knob("off", BY_OPTION, one_of(QUANTIZE_MODES))

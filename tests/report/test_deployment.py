@@ -32,6 +32,7 @@ def quantized(arm: str, seed: int, keras: float, tflite: float, size: float, lat
         tflite_latency_ms=latency,
         float32_tflite_size_bytes=102400.0,
         float32_tflite_latency_ms=0.01,
+        tflite_int8_tensor_share=0.5 if arm.endswith("int8") else 0.0,
     )
 
 
@@ -115,7 +116,7 @@ def test_evidence_shows_the_converted_size_and_flags_input_bound_arms(frame):
     notes = report_markdown(build_report(frame_of(records))).split("## Notes", 1)[1]
     assert "**Input-bound** (profile=on): augment=randaugment (92 %) of the profiled" in notes
     evidence = applied_as(frame).set_index("arm")["applied as"].to_dict()
-    assert evidence["quantize=int8"] == "TFLite model 32.0 KB (0.32× float32)"
+    assert evidence["quantize=int8"] == "TFLite model 32.0 KB (0.32× float32), 50 % of tensors int8"
 
 
 def test_a_quantized_arm_that_trained_the_baseline_model_is_not_called_inactive(frame):

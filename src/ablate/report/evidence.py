@@ -46,7 +46,11 @@ def _described(runs: pd.DataFrame) -> str:
         parts.append(f"augmentation changed {100 * share:.0f} % of images")
     size, reference = _mean(runs, "tflite_size_bytes"), _mean(runs, "float32_tflite_size_bytes")
     if not math.isnan(size):
-        parts.append(f"TFLite model {size / 1024:.1f} KB ({size / reference:.2f}× float32)")
+        int8 = _mean(runs, "tflite_int8_tensor_share")
+        parts.append(
+            f"TFLite model {size / 1024:.1f} KB ({size / reference:.2f}× float32), "
+            f"{100 * int8:.0f} % of tensors int8"
+        )
     waiting = _mean(runs, "profile_input_wait_share")
     if not math.isnan(waiting):
         step, steps = _mean(runs, "profile_step_time_ms"), _mean(runs, "profile_steps")

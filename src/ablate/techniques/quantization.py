@@ -194,6 +194,18 @@ def _interpreter(flatbuffer: bytes) -> Interpreter:
     return interpreter
 
 
+def int8_tensor_share(flatbuffer: bytes) -> float:
+    """The share of the model's tensors (weights and activations) stored as int8.
+
+    The evidence that a mode did what its name says: 0 for float32 and float16, a few weight
+    tensors for `dynamic` (the converter leaves tensors under 1,024 elements in float), and
+    most tensors for `int8` (all but int32 biases and shapes, and the float32 input and
+    output with their quantize and dequantize ops).
+    """
+    details = _interpreter(flatbuffer).get_tensor_details()
+    return sum(tensor["dtype"] == np.int8 for tensor in details) / len(details)
+
+
 def _set_input(interpreter: Interpreter, batch: np.ndarray) -> None:
     """Sets the model's input to `batch`, resizing the input tensor to its shape if needed."""
     (details,) = interpreter.get_input_details()
@@ -270,9 +282,10 @@ def quantization_metrics(
         repeats: the timed invocations of each model (`tflite_latency_ms`). Defaults to 200.
 
     Returns:
-        `(metrics, flatbuffer)`: `tflite_size_bytes`, `tflite_test_accuracy` and
-        `tflite_latency_ms` of the quantized model, `float32_tflite_size_bytes` and
-        `float32_tflite_latency_ms` of the float32 one; and the quantized flatbuffer.
+        `(metrics, flatbuffer)`: `tflite_size_bytes`, `tflite_test_accuracy`,
+        `tflite_latency_ms` and `tflite_int8_tensor_share` of the quantized model,
+        `float32_tflite_size_bytes` and `float32_tflite_latency_ms` of the float32 one; and the
+        quantized flatbuffer.
 
     Raises:
         InputError: as `convert`.
@@ -285,5 +298,6 @@ def quantization_metrics(
         "tflite_latency_ms": tflite_latency_ms(quantized, x_test[0], repeats=repeats),
         "float32_tflite_size_bytes": len(reference),
         "float32_tflite_latency_ms": tflite_latency_ms(reference, x_test[0], repeats=repeats),
+        "tflite_int8_tensor_share": int8_tensor_share(quantized),
     }
     return metrics, quantized
