@@ -2,8 +2,9 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-# Debian packages with offline data: WordNet 3.0 (augment=eda without a synonyms file).
-SYSTEM_PACKAGES := wordnet-base wordnet-sense-index
+# Debian packages with offline data: WordNet 3.0 (augment=eda without a synonyms file) and
+# Fashion-MNIST's original files (data=fashion_mnist, under /usr/share/datasets/fashion-mnist).
+SYSTEM_PACKAGES := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
 .PHONY: setup system-packages demo test test-fast lint format bench ui server server-stop clean
 
@@ -24,10 +25,10 @@ define apt_install
 endef
 
 $(VENV)/.system-packages: | $(VENV)/.installed
-	$(call apt_install,$(SYSTEM_PACKAGES),WordNet 3.0 for augment=eda without a synonyms file)
+	$(call apt_install,$(SYSTEM_PACKAGES),WordNet 3.0 for augment=eda without a synonyms file; Fashion-MNIST for data=fashion_mnist: elsewhere put the four files of github.com/zalandoresearch/fashion-mnist in a folder and pass data.path=<folder>)
 	touch $@
 
-system-packages: $(VENV)/.system-packages  ## Debian packages with offline data (WordNet)
+system-packages: $(VENV)/.system-packages  ## Debian packages with offline data (WordNet, Fashion-MNIST)
 
 # The services some tests start: PostgreSQL (behind mlflow server) and Chromium (the UI test).
 $(VENV)/.test-packages: | $(VENV)/.installed

@@ -71,6 +71,12 @@ def data_files(folder: Path, option: str) -> list[str]:
         return text_csv(folder)
     if option == "keras":
         return fashion_mnist_files()
+    if option == "fashion_mnist":  # the same tiny files, read by ablate's own IDX reader
+        fashion_mnist_files()
+        return [
+            "data=fashion_mnist",
+            f"data.path={os.environ['KERAS_HOME']}/datasets/fashion-mnist",
+        ]
     return [f"data={option}"]
 
 

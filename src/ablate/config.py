@@ -75,7 +75,16 @@ from ablate.validation import (
 )
 
 # The option lists; those that the cross-field checks name live beside them in ablate.validation.
-DATA_SOURCES = ("mnist5k", "digits", "npz", "image_folder", "keras", "csv", "text_csv")
+DATA_SOURCES = (
+    "mnist5k",
+    "digits",
+    "npz",
+    "image_folder",
+    "keras",
+    "fashion_mnist",
+    "csv",
+    "text_csv",
+)
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 MODELS = (*CONVOLUTIONAL_MODELS, "mlp", "text_embedding")
 TRACKING_BACKENDS = ("mlflow", "none")
@@ -142,6 +151,22 @@ class ImageFolderDataConfig(DataConfig):
 @dataclasses.dataclass
 class KerasDataConfig(DataConfig):
     dataset: str = knob("mnist", "`keras.datasets.<dataset>.load_data()`", one_of(KERAS_DATASETS))
+
+
+@dataclasses.dataclass
+class FashionMnistDataConfig(DataConfig):
+    path: str = knob(
+        "/usr/share/datasets/fashion-mnist",
+        "a folder of the four Fashion-MNIST IDX files (`.gz` or not): Debian's "
+        "`dataset-fashion-mnist`, or Keras' cache `~/.keras/datasets/fashion-mnist`",
+        PATH,
+    )
+    train_size: int | None = knob(
+        None,
+        "training images kept: a stratified subset drawn with seed 0, the same for every run "
+        "seed; null: all",
+        nullable(integer_in(20, 60_000, "(at least 2 images per class)")),
+    )
 
 
 @dataclasses.dataclass
@@ -387,6 +412,7 @@ SCHEMAS = {
         "base_npz": NpzDataConfig,
         "base_image_folder": ImageFolderDataConfig,
         "base_keras": KerasDataConfig,
+        "base_fashion_mnist": FashionMnistDataConfig,
         "base_csv": CsvDataConfig,
         "base_text_csv": TextCsvDataConfig,
     },

@@ -62,7 +62,7 @@ from ablate.techniques.profiling import (
 from ablate.tracking import RUN_ID_TAG, Tracker, run_tags
 from ablate.validation import check_profile_window
 
-FLIPPABLE_SOURCES = ("image_folder",)  # natural images; digits must never be mirrored
+FLIPPABLE_SOURCES = ("image_folder", "fashion_mnist")  # digits must never be mirrored
 FLIPPABLE_KERAS_DATASETS = ("cifar10", "cifar100", "fashion_mnist")
 MODEL_EXAMPLE_INPUTS = 5  # validation inputs a logged model's signature is inferred from
 

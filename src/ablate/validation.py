@@ -46,6 +46,7 @@ MODALITY_OF_SOURCE = {
     "digits": "image",
     "image_folder": "image",
     "keras": "image",
+    "fashion_mnist": "image",
     "csv": "tabular",
     "text_csv": "text",
 }

@@ -14,6 +14,8 @@ Sources, by `data.name` (the names are `ablate.config.DATA_SOURCES`), and their 
 - `npz` (`npz`): a user's `.npz` file of tabular or image arrays.
 - `image_folder` (`image_folder`): one subfolder of images per class.
 - `keras` (`keras_datasets`): `keras.datasets.<data.dataset>`, with its test split.
+- `fashion_mnist` (`fashion_mnist`): Fashion-MNIST's IDX files in a folder, with their test
+  split.
 - `csv` (`tabular`): a table of numeric features and a label column.
 - `text_csv` (`text`): a table of texts and a label column.
 
@@ -25,7 +27,7 @@ Example:
 """
 
 from ablate.config import DATA_SOURCES
-from ablate.data import bundled, image_folder, keras_datasets, npz, tabular, text
+from ablate.data import bundled, fashion_mnist, image_folder, keras_datasets, npz, tabular, text
 from ablate.data.dataset import RawDataset
 from ablate.data.image_size import image_size, resized
 from ablate.data.input_checks import not_one_of
@@ -79,6 +81,7 @@ _LOADERS = {
     "npz": npz.load_npz,
     "image_folder": image_folder.load_image_folder,
     "keras": keras_datasets.load_keras,
+    "fashion_mnist": fashion_mnist.load_fashion_mnist,
     "csv": tabular.load_csv,
     "text_csv": _load_text_csv,
 }

@@ -27,6 +27,7 @@ import numpy as np
 from ablate.config import KERAS_DATASETS
 from ablate.data.bundled import DIGIT_NAMES
 from ablate.data.dataset import RawDataset
+from ablate.data.fashion_mnist import CLASS_NAMES as FASHION_NAMES
 from ablate.data.input_checks import not_one_of, one_line
 from ablate.errors import InputError
 
@@ -76,18 +77,7 @@ _KERAS_SOURCES = {
     ),
     "fashion_mnist": _KerasSource(
         files=tuple((f"{_KERAS_URL}{name}", f"fashion-mnist/{name}") for name in _FASHION_FILES),
-        class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
+        class_names=FASHION_NAMES,
     ),
     "cifar10": _KerasSource(
         files=((f"{_CIFAR_URL}cifar-10-python.tar.gz", "cifar-10-batches-py-target_archive"),),
