@@ -28,6 +28,9 @@ COMMAND = (
 )
 
 
+RECORDING_GRACE_MS = 2000
+
+
 def statuses(folder) -> list[tuple[str, str, int | None]]:
     """`(run name, status, end time in ms)` of every run in the folder's store."""
     with sqlite3.connect(folder / "mlflow.db") as db:
@@ -103,7 +106,11 @@ def test_an_interrupt_stops_the_sweep_and_records_everything_killed(
     assert parent == ["KILLED"]
     assert len(children) == 6
     assert {s for _, s, _ in children} == {"FINISHED", "KILLED"}
-    assert all(end < sent_ms for _, s, end in children if s == "FINISHED")  # none after
+    # A job that had finished training and evaluation when the signal came completes writing
+    # its results (its files, the artifacts, the FINISHED status: well under a second); on Ray
+    # the cancel reaches a task up to 0.2 s after the sweeper's signal. Nothing runs on longer.
+    after_ms = [end - sent_ms for _, s, end in children if s == "FINISHED"]
+    assert max(after_ms) < RECORDING_GRACE_MS, after_ms
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("ablate: sweep ") and f"interrupted by {name}" in last
     assert "report of the finished runs" in last
