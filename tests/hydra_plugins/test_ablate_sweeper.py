@@ -451,6 +451,13 @@ def test_a_second_sweep_reuses_the_finished_baseline_and_trains_only_its_arms(tm
     assert copies["metrics.test_accuracy"].tolist() == sources["metrics.test_accuracy"].tolist()
     assert "| ema=on |" in (sweep_dirs[-1] / "report.md").read_text()
 
+    rerun = run_cli("-m", "ema=on,off", *common, cwd=tmp_path)  # resumes: the copies are skipped
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "0 finished, 0 failed, 4 skipped (already finished)" in rerun.stdout
+    rebuilt = sorted(tmp_path.glob("multirun/*/*/"))[-1]
+    assert len(list(rebuilt.glob("reused/*/metrics.json"))) == 2  # the copies' source files
+    assert (rebuilt / "report.csv").read_text() == (sweep_dirs[-1] / "report.csv").read_text()
+
     again = run_cli(
         "-m", "ema=on,off", *common, "ablation.reuse=false", "ablation.resume=false", cwd=tmp_path
     )

@@ -542,7 +542,7 @@ class AblateSweeper(Sweeper):
                     **{sweep_tag(k): v for k, v in self._sweep_tags(arm, ablation).items()},
                 }
                 reused_id = store.reuse(sweep["parent"], source, f"{arm.label} seed={seed}", tags)
-                restore_reused(store, source, reused_id, tags, sweep["dir"])
+                restore_reused(store, source.info.run_id, reused_id, tags, sweep["dir"])
                 reused.append(reused_id)
                 continue
             claimed = None

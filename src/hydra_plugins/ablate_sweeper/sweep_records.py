@@ -54,16 +54,24 @@ def reusable_runs(store, configs: dict, seeds: list[int]) -> dict:
     return found
 
 
-def restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> None:
-    """Writes a reused run's metrics.json, under this sweep's tags, into the sweep folder."""
+def restore_reused(store, source_id: str, run_id: str, tags: dict, sweep_dir: Path) -> None:
+    """Writes a reused run's metrics.json, under this sweep's tags, into the sweep folder.
+
+    Args:
+        store: the sweep's `SweepStore`.
+        source_id: the run whose results were copied; the copy has no files of its own.
+        run_id: the copy, a run of this sweep.
+        tags: the copy's sweep tags, which replace the source's.
+        sweep_dir: the sweep folder.
+    """
     from ablate.tracking import RUN_ID_TAG
 
     target = sweep_dir / "reused" / run_id
     target.mkdir(parents=True, exist_ok=True)
     try:
-        path = store.client.download_artifacts(source.info.run_id, "metrics.json", str(target))
+        path = store.client.download_artifacts(source_id, "metrics.json", str(target))
     except Exception as error:  # an artifact store that is gone must not stop a sweep
-        log.warning("could not copy metrics.json of run %s: %s", source.info.run_id, error)
+        log.warning("could not copy metrics.json of run %s: %s", source_id, error)
         return
     record = json.loads(Path(path).read_text())
     record["tags"] = {**record.get("tags", {}), **tags, RUN_ID_TAG: run_id}
@@ -71,8 +79,20 @@ def restore_reused(store, source, run_id: str, tags: dict, sweep_dir: Path) -> N
 
 
 def restore_skipped(store, runs, sweep_dir: Path) -> None:
-    """Copies each skipped run's metrics.json into the sweep folder, for folder reports."""
+    """Copies each skipped run's metrics.json into the sweep folder, for folder reports.
+
+    A skipped run that an earlier pass of this sweep reused has no files of its own: its
+    source's are restored under the copy's sweep tags, as when it was reused.
+    """
+    from ablate.tracking import REUSED_FROM_TAG, SWEEP_TAGS, sweep_tag
+
     for run in runs:
+        source_id = run.data.tags.get(REUSED_FROM_TAG)
+        if source_id:
+            keys = [sweep_tag(key) for key in SWEEP_TAGS]
+            tags = {key: run.data.tags[key] for key in keys if key in run.data.tags}
+            restore_reused(store, source_id, run.info.run_id, tags, sweep_dir)
+            continue
         target = sweep_dir / "resumed" / run.info.run_id
         target.mkdir(parents=True, exist_ok=True)
         try:
