@@ -38,17 +38,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ablate.report.sequential import (  # noqa: E402
     AT_MAX,
-    DEFAULT_SPENDING,
     FUTILE,
-    OBRIEN_FLEMING,
-    POCOCK,
     STOP_CODES,
-    crossing_probability,
     decide_states,
-    efficacy_boundaries,
     look_flags,
     look_schedule,
     verdict_words,
+)
+from ablate.report.sequential_boundaries import (  # noqa: E402
+    DEFAULT_SPENDING,
+    OBRIEN_FLEMING,
+    POCOCK,
+    crossing_probability,
+    efficacy_boundaries,
 )
 from ablate.report.stats import (  # noqa: E402
     BETTER,

@@ -20,6 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ("data=digits", "training.epochs=2", "training.batch_size=64")
 
 
+def load_script(path: Path):
+    """Imports a script that is not in a package (a benchmark, a study's helper) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def compose(*overrides: str):
     """Composes `conf/config.yaml` with `overrides`, as `python -m ablate` would."""
     import hydra

@@ -1,21 +1,15 @@
 """The README's headline tables are the committed reports of experiments/fashion_study/."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "experiments" / "fashion_study"
 START, END = "<!-- headline: python experiments/fashion_study/headline.py -->", "<!-- /headline -->"
-
-
-def _headline_module():
-    spec = importlib.util.spec_from_file_location("headline", STUDIES / "headline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _readme_block() -> str:
@@ -24,7 +18,7 @@ def _readme_block() -> str:
 
 
 def test_the_readme_holds_exactly_the_tables_the_committed_reports_give():
-    assert _readme_block() == _headline_module().headline()
+    assert _readme_block() == load_script(STUDIES / "headline.py").headline()
 
 
 def test_each_readme_row_of_study_1_carries_its_csv_delta_and_interval():

@@ -5,20 +5,16 @@ of `docs/statistics.md` with more repeats; here they run with fewer and assert t
 with an allowance of 3 Monte Carlo standard errors where the target is a rate.
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from ablate.report.stats import DIRECTIONAL, sign_test_power, verdicts
+from conftest import REPO, load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "statistics_simulation.py"
-_spec = importlib.util.spec_from_file_location("statistics_simulation", SCRIPT)
-simulation = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(simulation)
+simulation = load_script(REPO / "benchmarks" / "statistics_simulation.py")
 
 REPEATS = 4000
 ALPHA = 0.05
