@@ -50,6 +50,7 @@ CONFIG_HASH_TAG = "ablate.config_hash"
 SEED_TAG = "ablate.seed"
 IDENTITY_TAG = "ablate.identity"  # ablate.identity.run_identity: same experiment, reusable
 REUSED_FROM_TAG = "ablate.reused_from"
+JOB_STARTED_TAG = "ablate.job_started_ms"  # when a job took over the run its sweeper claimed
 FAILURE_REASON_TAG = "ablate.failure_reason"
 ERROR_TAG = "ablate.error"
 SWEEP_TAGS = ("sweep_id", "arm", "role", "factor", "value", "design", "seeds", "knobs")  # ablate.*
@@ -430,7 +431,8 @@ class Tracker:
         if claimed_run_id:
             from mlflow.entities import RunTag
 
-            items = [RunTag(k, v[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+            started = {JOB_STARTED_TAG: str(int(time.time() * 1000))}
+            items = [RunTag(k, v[:MAX_TAG_LENGTH]) for k, v in {**tags, **started}.items()]
             self.client.log_batch(claimed_run_id, tags=items)
             self.client.update_run(claimed_run_id, status="RUNNING")
             return MlflowRun(self.client, claimed_run_id)
@@ -570,7 +572,8 @@ class SweepStore:
         copied = {
             k: v
             for k, v in source.data.tags.items()
-            if not k.startswith("mlflow.") and k not in (FAILURE_REASON_TAG, ERROR_TAG)
+            if not k.startswith("mlflow.")
+            and k not in (FAILURE_REASON_TAG, ERROR_TAG, JOB_STARTED_TAG)
         }
         tags = {**copied, **tags, PARENT_RUN_TAG: parent_run_id}
         tags[REUSED_FROM_TAG] = source.info.run_id
@@ -600,12 +603,21 @@ class SweepStore:
             self.client.set_tag(run.info.run_id, SUPERSEDED_TAG, "true")
 
     def mean_duration_s(self, config_hash: str) -> float | None:
-        """Mean wall time of the FINISHED runs of a configuration in the experiment, if any."""
+        """Mean wall time of the FINISHED runs of a configuration in the experiment, if any.
+
+        A run a sweeper claimed counts from when its job took it over (`JOB_STARTED_TAG`),
+        not from the claim, which includes its wait in the queue; a reused copy, which
+        trained nothing, does not count.
+        """
         runs = self._search(
             f"tags.`{CONFIG_HASH_TAG}` = '{config_hash}' and attributes.status = 'FINISHED'",
             max_results=20,
         )
-        durations = [(r.info.end_time - r.info.start_time) / 1000 for r in runs if r.info.end_time]
+        durations = [
+            (r.info.end_time - int(r.data.tags.get(JOB_STARTED_TAG, r.info.start_time))) / 1000
+            for r in runs
+            if r.info.end_time and REUSED_FROM_TAG not in r.data.tags
+        ]
         return sum(durations) / len(durations) if durations else None
 
     def unanswered(self) -> str | None:
