@@ -11,9 +11,6 @@ from ablate.data.splits import to_tf_dataset
 from ablate.errors import InputError
 from ablate.techniques.augmentation import (
     AUGMENTATIONS,
-    PerImageAugMix,
-    PerImageRandAugment,
-    PerImageRandomCrop,
     augment_dataset,
     batches_per_call,
     build_augmentation,
@@ -265,17 +262,6 @@ def test_augmix_operations_change_from_batch_to_batch_in_tf_data(digits):
     assert span_rank(first_images, digits[0][7]) > 4
 
 
-def test_per_image_layers_round_trip_their_config():
-    for layer in (
-        PerImageRandAugment(value_range=(0, 1), num_ops=3, factor=0.2, seed=4),
-        PerImageAugMix(value_range=(0, 1), num_chains=2, chain_depth=1, factor=0.4, seed=4),
-    ):
-        config = layer.get_config()
-        restored = keras.layers.deserialize(keras.layers.serialize(layer))
-        assert type(restored) is type(layer)
-        assert restored.get_config() == config
-
-
 # The evidence that an augmentation acts: the share of images it changes.
 
 
@@ -434,23 +420,3 @@ def test_mixing_options_mix_within_each_batch_only(digits, name):
     augmented = augment_dataset(to_tf_dataset(images, labels, NUM_CLASSES, 16), build(name))
     for index, (_, batch_labels) in enumerate(augmented.as_numpy_iterator()):
         np.testing.assert_array_equal(batch_labels, one_hot(np.full(16, index)))
-
-
-def test_per_image_random_crop_crops_each_image_at_its_own_offset(digits):
-    seven = digits[0][7]
-    padded = np.pad(seven, [(2, 2), (2, 2), (0, 0)])  # 12x12: offsets 0..4 on both sides
-    layer = PerImageRandomCrop(8, 8, seed=0)
-    cropped = np.asarray(layer(np.stack([padded] * 500), training=True))
-    crops = {(dy, dx): padded[dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)}
-    offsets = []
-    for image in cropped:
-        matches = [offset for offset, crop in crops.items() if np.array_equal(image, crop)]
-        assert matches  # an exact crop, no interpolation
-        offsets.append(matches[0])
-    counts = np.bincount([dy * 5 + dx for dy, dx in offsets], minlength=25)
-    assert counts.min() > 5  # all 25 offsets, about 20 times each, as Keras' uniform draw
-    assert layer(padded, training=True).shape == (8, 8, 1)  # one image: Keras' own crop
-    np.testing.assert_array_equal(layer(np.stack([seven]), training=True), seven[None])
-    restored = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert type(restored) is PerImageRandomCrop
-    assert restored.get_config() == layer.get_config()
