@@ -106,7 +106,7 @@ def test_a_run_whose_store_was_away_gets_its_model_at_upload_once(logged):
 
 
 def test_a_run_reused_by_a_later_sweep_lists_the_same_model(logged):
-    from ablate.tracking import SweepStore
+    from ablate.sweep_store import SweepStore
 
     uri, cfg, _, run_id, _ = logged
     store = SweepStore(cfg.tracking)

@@ -5,7 +5,8 @@ import numpy as np
 import ablate.identity
 from ablate.config import resolved_dict
 from ablate.identity import run_identity
-from ablate.tracking import IDENTITY_TAG, SweepStore, Tracker
+from ablate.sweep_store import SweepStore
+from ablate.tracking import IDENTITY_TAG, Tracker
 from conftest import compose
 from hydra_plugins.ablate_sweeper.sweep_records import reusable_runs
 

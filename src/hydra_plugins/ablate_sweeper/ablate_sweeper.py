@@ -384,7 +384,7 @@ class AblateSweeper(Sweeper):
     def _open_store(self, base: DictConfig):
         if base.tracking.backend != "mlflow":
             return None
-        from ablate.tracking import SweepStore
+        from ablate.sweep_store import SweepStore
 
         return SweepStore(base.tracking)
 
