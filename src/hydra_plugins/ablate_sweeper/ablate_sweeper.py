@@ -22,12 +22,16 @@ import time
 import uuid
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.preflight import check_shared_store
+from hydra_plugins.ablate_sweeper.sweep_arguments import (
+    baseline_values,
+    no_arm_error,
+    split_overrides,
+)
 from hydra_plugins.ablate_sweeper.sweep_records import (
     record_decisions,
     restore_reused,
@@ -44,29 +48,6 @@ ADAPTIVE_KNOBS = (
     "ablation.seeds_per_round",
     "ablation.budget_s",
 )
-
-
-def _same_value(listed: str, baseline) -> bool:
-    if listed == str(baseline):
-        return True
-    try:
-        return float(listed) == float(baseline)
-    except (TypeError, ValueError):
-        return str(baseline).lower() == listed.lower() and listed.lower() in ("true", "false")
-
-
-def _check_listed_once(key: str, values: list[str], listed: str) -> None:
-    """Refuses a swept knob that lists a value twice (`swa=on,on`, `smoothing=0,0.0`)."""
-    from ablate.errors import InputError
-
-    for index, value in enumerate(values):
-        earlier = next((v for v in values[:index] if _same_value(value, v)), None)
-        if earlier is not None:
-            repeat = f"{value} twice" if earlier == value else f"{earlier} and {value} are equal"
-            raise InputError(
-                f"`{key}` must list each value once: a repeat would run as one arm, not the "
-                f"arms the command asks for. Received: {listed} ({repeat}). Remove the repeat."
-            )
 
 
 def _quoted(value: str) -> str:
@@ -142,87 +123,6 @@ class AblateSweeper(Sweeper):
         except (HydraException, OmegaConfBaseException) as error:  # one line, as for one run
             raise InputError(hydra_error_message(error, list(received or overrides))) from None
 
-    def _split(self, arguments: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-        from hydra.errors import HydraException
-
-        from ablate.errors import InputError
-        from ablate.preflight import one_line
-
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        try:
-            overrides = parser.parse_overrides(arguments)
-        except HydraException as error:
-            raise InputError(one_line(error)) from None
-        plain, knobs = [], {}
-        for override in overrides:
-            key = override.get_key_element()
-            if not override.is_sweep_override():
-                plain.append(f"{key}={override.get_value_element_as_str()}")
-            elif key == "seed":
-                raise InputError(
-                    "`seed` cannot be swept: every arm must run with the same seeds as the "
-                    f"baseline. Received: {override.input_line}. Use "
-                    "ablation.seeds=N for N paired seeds (seed, seed+1, ...)."
-                )
-            elif not override.is_discrete_sweep():
-                raise InputError(
-                    f"`{key}` must be swept over a list of values. Received: "
-                    f"{override.input_line}. List them: {key}=a,b,c."
-                )
-            else:
-                values = list(override.sweep_string_iterator())
-                _check_listed_once(key, values, override.input_line)
-                knobs[key] = values
-        return plain, knobs
-
-    def _no_arm(self, plain: list[str]) -> Exception:
-        """The error for a sweep of the baseline alone with one seed: nothing to compare.
-
-        `-m smoothing=0.1` lists no knob (an override with one value sets every run), so the
-        first such override is named with its baseline, the value it has without it.
-        """
-        from ablate.errors import InputError
-
-        settings = [
-            o
-            for o in plain
-            if not o.startswith(("hydra", "ablation.", "tracking", "seed=", "+", "~"))
-        ]
-        if not settings:
-            return InputError(
-                "A sweep (`-m`) must list a knob with its baseline and other values, e.g. "
-                "smoothing=0.0,0.1. Received: no listed knob and ablation.seeds=1. List one, "
-                "or drop -m for a single run."
-            )
-        override = settings[0]
-        key, value = override.split("=", 1)
-        without = self._compose([o for o in plain if o != override])
-        baseline = self._baseline_values(without, {key: [value]})[key]
-        fix = (
-            f"List them: {key}={baseline},{value}"
-            if baseline != value
-            else f"List other values with it: {key}={value},<other>"
-        )
-        return InputError(
-            f"`{key}` must be listed with its baseline and other values to be swept: with one "
-            "value an override sets every run, and the sweep is the baseline alone. Received: "
-            f"{override} (baseline {key}={baseline}). {fix}, or drop -m for a single run."
-        )
-
-    def _baseline_values(self, base: DictConfig, knobs) -> dict[str, str]:
-        choices = base.hydra.runtime.choices
-        declared = base.ablation.baseline
-        values = {}
-        for knob, listed in knobs.items():
-            if knob in declared:
-                current = declared[knob]
-            elif knob in choices:
-                current = choices[knob]
-            else:
-                current = OmegaConf.select(base, knob, default=None)
-            values[knob] = next((v for v in listed if _same_value(v, current)), str(current))
-        return values
-
     def sweep(self, arguments: list[str]):
         from ablate.errors import InputError
         from ablate.interrupts import interruptible
@@ -288,7 +188,7 @@ class AblateSweeper(Sweeper):
         if problem:
             raise InputError(problem)
         declared = [f"{knob}={values}" for knob, values in self.params.items()]
-        plain, knobs = self._split(declared + list(arguments))
+        plain, knobs = split_overrides(self.hydra_context.config_loader, declared + list(arguments))
         base = self._compose(plain)
         if getattr(self.launcher, "remote", False):
             check_shared_store(base.tracking)
@@ -304,7 +204,7 @@ class AblateSweeper(Sweeper):
                 "ablation.seeds=auto with ablation.design=factorial. Use design=ofat or loo, "
                 "or a fixed ablation.seeds."
             )
-        baseline = self._baseline_values(base, knobs)
+        baseline = baseline_values(base, knobs)
         count = max_seeds_of(ablation.seeds, ablation.max_seeds) if adaptive else ablation.seeds
         seeds = [base.seed + i for i in range(count)]
         try:
@@ -315,7 +215,7 @@ class AblateSweeper(Sweeper):
         except ValueError as error:
             raise InputError(str(error)) from None
         if not knobs and ablation.seeds in (1, "auto"):  # the baseline alone: no comparison
-            raise self._no_arm(plain)
+            raise no_arm_error(plain, self._compose)
 
         reference = None
         configs = {}  # arm label -> its resolved job config
