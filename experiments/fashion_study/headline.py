@@ -6,13 +6,16 @@ Reads `techniques/report.csv` (study 1), `balancing/report.csv` (study 2) and
 `recipe/{ema,swa,factorial}/report.csv` (study 3) next to this file, and prints the
 three markdown tables that `README.md` holds between its `headline` markers;
 `tests/test_fashion_headline.py` checks that the README holds exactly this text. The article's
-claims and the papers' figures are those of `docs/references.md`.
+claims are the report's claim check's (`ablate.report.claims`); the papers' figures, in
+short, those of `docs/references.md`.
 """
 
 import math
 from pathlib import Path
 
 import pandas as pd
+
+from ablate.report.claims import CLAIMS
 
 STUDIES = Path(__file__).resolve().parent
 FAMILIES = {
@@ -26,28 +29,22 @@ FAMILIES = {
     "swa": "regularization",
     "ema": "regularization",
 }
-ARTICLE_AUGMENTATION = "+5-15 %"
-CLAIMS = {  # arm -> (what the article claims, what the papers report)
-    "augment=basic": (ARTICLE_AUGMENTATION, "flip + shift: the CIFAR standard"),
-    "augment=randaugment": (ARTICLE_AUGMENTATION, "~+1.2 pp (CIFAR-10, WRN-28-10)"),
-    "augment=augmix": (ARTICLE_AUGMENTATION, "robustness to corruptions"),
-    "augment=autoaugment": (ARTICLE_AUGMENTATION, "+0.9-1.6 pp (CIFAR-10, six models)"),
-    "augment=mixup": (ARTICLE_AUGMENTATION, "+1.4 pp (CIFAR-10, PreAct ResNet-18)"),
-    "augment=cutmix": (ARTICLE_AUGMENTATION, "+2.3 pp (ImageNet, ResNet-50)"),
-    "model=mobilenet_v3_small": ('"faster"', "67.4 % ImageNet; phone latency, not training"),
-    "attention=se": ("-", "+1.5 pp (ImageNet, ResNet-50)"),
-    "attention=cbam": ("-", "+1.9 pp (ImageNet, ResNet-50)"),
-    "attention=mhsa": ("recommended after the last convs", "-"),
-    "schedule=cosine_warmup": ("no figure", "cosine: error 4.24 -> 3.86 % (CIFAR-10)"),
-    "accumulation=4": ("solves memory limits", "= 4 workers with their own BatchNorm"),
-    "smoothing=0.1": ("no figure", "-0.1..+0.6 pp; Fashion-MNIST -0.56 pp"),
-    "swa=on": ("+1-2 % (CIFAR-10)", "+0.27-0.48 pp (CIFAR-10, same epochs)"),
-    "ema=on": ("-", "Polyak averaging: no figure for CNNs"),
-    "balance=class_weight": ("balances classes", "evidence is tabular only"),
-    "balance=oversample": ("balances classes", "evidence is tabular only"),
-    "balance=undersample": ("balances classes", "evidence is tabular only"),
-    "balance=smote": ("balances classes", "evidence is tabular only"),
-    "balance=smote_undersample": ("the article's recipe", "evidence is tabular only"),
+PAPERS = {  # arm -> what the papers report, in short (docs/references.md)
+    "augment=basic": "flip + shift: the CIFAR standard",
+    "augment=randaugment": "~+1.2 pp (CIFAR-10, WRN-28-10)",
+    "augment=augmix": "robustness to corruptions",
+    "augment=autoaugment": "+0.9-1.6 pp (CIFAR-10, six models)",
+    "augment=mixup": "+1.4 pp (CIFAR-10, PreAct ResNet-18)",
+    "augment=cutmix": "+2.3 pp (ImageNet, ResNet-50)",
+    "model=mobilenet_v3_small": "67.4 % ImageNet; phone latency, not training",
+    "attention=se": "+1.5 pp (ImageNet, ResNet-50)",
+    "attention=cbam": "+1.9 pp (ImageNet, ResNet-50)",
+    "attention=mhsa": "-",
+    "schedule=cosine_warmup": "cosine: error 4.24 -> 3.86 % (CIFAR-10)",
+    "accumulation=4": "= 4 workers with their own BatchNorm",
+    "smoothing=0.1": "-0.1..+0.6 pp; Fashion-MNIST -0.56 pp",
+    "swa=on": "+0.27-0.48 pp (CIFAR-10, same epochs)",
+    "ema=on": "Polyak averaging: no figure for CNNs",
 }
 NAMES = {"ema": "EMA", "swa": "SWA", "smoothing": "label smoothing"}
 
@@ -70,6 +67,12 @@ def _report(study: str) -> pd.DataFrame:
     return pd.read_csv(STUDIES / study / "report.csv", keep_default_na=False, na_values=[""])
 
 
+def _article_claim(factor: str, value: str) -> str:
+    """What the article claims for a knob value, as the report's claim check quotes it."""
+    found = (c.claimed for c in CLAIMS if c.knob == factor and c.is_on(str(value)))
+    return next(found, "-")
+
+
 def _won(row: pd.Series) -> str:
     return f"{int(row['wins'])}/{int(row['losses'])} of {int(row['n_pairs'])}"
 
@@ -84,10 +87,10 @@ def techniques_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for _, row in report.iloc[1:].iterrows():
-        claimed, papers = CLAIMS[row["arm"]]
+        claimed = _article_claim(row["factor"], row["value"])
         lines.append(
             f"| `{row['arm']}` ({FAMILIES[row['factor']]}) | {_pp(row)} | {_won(row)} "
-            f"| {row['verdict']} | {_time(row)} | {claimed} | {papers} |"
+            f"| {row['verdict']} | {_time(row)} | {claimed} | {PAPERS[row['arm']]} |"
         )
     lines.append(
         f"\nBaseline: {100 * base['test_accuracy_mean']:.2f} ± "
